@@ -1,0 +1,168 @@
+// The typed configuration: what the YAML file says, after validation.
+// Every field has the default a user would expect from a serious proxy;
+// docs/configuration.md documents each key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace im::config {
+
+using Duration = std::chrono::milliseconds;
+using namespace std::chrono_literals;
+
+// "host:port" of a listener or a target. host is a literal IP or a name.
+struct Address {
+    std::string host;
+    std::uint16_t port = 0;
+    // An IPv6 host (stored without brackets) is bracketed so the text parses back.
+    std::string text() const {
+        const bool v6 = host.find(':') != std::string::npos;
+        return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+    }
+    bool operator==(const Address&) const = default;
+};
+
+struct Limits {
+    std::size_t max_header_bytes = 16 * 1024;  // request line + headers; beyond: 431
+    std::size_t max_headers = 100;             // header fields; beyond: 431
+    std::uint64_t max_body_bytes = 0;          // 0 = unlimited; beyond: 413
+};
+
+struct ClientTimeouts {
+    Duration header = 10s;     // from the first byte to the end of the request head
+    Duration body = 30s;       // between two reads of a request body
+    Duration send = 30s;       // between two writes of a response
+    Duration keepalive = 60s;  // idle time between two requests
+};
+
+struct Server {
+    unsigned workers = 0;  // event loops; 0 = one per core
+    std::vector<Address> listen;
+    Limits limits;
+    ClientTimeouts timeouts;
+    Duration drain_timeout = 10s;      // on SIGTERM, how long in-flight requests may finish
+    std::string access_log = "stderr";  // a file path, "stderr", "stdout" or "off"
+    std::string log_level = "info";     // error log level: debug, info, warn, error
+};
+
+// An inclusive range of HTTP statuses, e.g. 200-399 or just 200.
+struct StatusRange {
+    int low = 200;
+    int high = 200;
+    bool contains(int status) const { return status >= low && status <= high; }
+    bool operator==(const StatusRange&) const = default;
+};
+
+struct HealthCheck {
+    bool enabled = false;  // true when the group has a `health:` section
+    std::string path = "/";
+    std::vector<StatusRange> expect{{200, 399}};
+    Duration interval = 2s;
+    Duration timeout = 1s;
+    int healthy_threshold = 2;
+    int unhealthy_threshold = 2;
+    std::string host;  // Host header to send; empty = the target's address
+    // Without active checks a passively failed target is tried again after this.
+    Duration passive_cooldown = 10s;
+};
+
+enum class Balance { round_robin, least_outstanding };
+
+struct Pool {
+    std::size_t max_idle = 64;         // idle keep-alive connections per target, per worker
+    std::size_t max_connections = 0;   // per target, per worker; 0 = unlimited
+    Duration idle_timeout = 60s;       // an idle pooled connection is closed after this
+};
+
+struct UpstreamTimeouts {
+    Duration connect = 2s;
+    Duration response_header = 30s;  // from the end of the request to the response head
+    Duration idle = 60s;             // between two reads/writes while streaming
+    Duration tunnel = 1h;            // idle time of an upgraded (WebSocket) connection
+};
+
+struct TargetGroup {
+    std::string name;
+    std::vector<Address> targets;
+    Balance balance = Balance::round_robin;
+    HealthCheck health;
+    Pool pool;
+    UpstreamTimeouts timeouts;
+    int retries = 1;  // extra targets tried for an idempotent request that failed to connect
+};
+
+// A Cache-Control value for the page store paths matching a glob.
+struct CacheControlRule {
+    std::string path;  // glob, e.g. "/static/*"
+    std::string value;
+};
+
+struct PageStore {
+    std::filesystem::path root;
+    std::string index = "index.html";
+    std::string cache_control = "public, max-age=300";
+    std::vector<CacheControlRule> cache_control_paths;  // first match wins
+    bool compress = true;  // build gzip and brotli variants at load time
+    bool watch = true;     // pick up changed files without a restart (inotify)
+};
+
+// What a rule does with a request.
+struct Action {
+    enum class Kind { forward, store };
+    Kind kind = Kind::forward;
+    std::string target_group;  // forward
+    bool operator==(const Action&) const = default;
+};
+
+// A rule: every condition must match (AND); within one condition any value (OR).
+struct Rule {
+    std::vector<std::string> paths;  // globs on the decoded path; empty = any
+    Action action;
+};
+
+struct Site {
+    std::string name;
+    std::vector<std::string> hosts;  // exact names and "*.example.com" wildcards
+    bool default_site = false;       // answers requests whose Host matches no site
+    std::optional<PageStore> pages;
+    std::vector<Rule> rules;  // in priority order, first match wins
+    Action default_action;    // when no rule matches
+};
+
+struct Config {
+    std::filesystem::path source;  // the file it was loaded from
+    Server server;
+    std::vector<TargetGroup> target_groups;
+    std::vector<Site> sites;
+
+    const TargetGroup* find_group(const std::string& name) const {
+        for (const auto& g : target_groups)
+            if (g.name == name) return &g;
+        return nullptr;
+    }
+};
+
+// One problem found while loading: where it is and what was expected.
+struct ConfigError {
+    std::string file;
+    int line = 0;    // 1-based; 0 when the problem has no single place
+    int column = 0;  // 1-based
+    std::string message;
+    std::string text() const;  // "file:line:column: message"
+};
+
+struct LoadResult {
+    std::optional<Config> config;     // set when there were no errors
+    std::vector<ConfigError> errors;  // every problem found, in file order
+};
+
+LoadResult load_config_file(const std::filesystem::path& file);
+LoadResult load_config_text(const std::string& yaml, const std::string& file_name,
+                            const std::filesystem::path& base_dir);
+
+}  // namespace im::config

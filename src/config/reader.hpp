@@ -1,0 +1,111 @@
+// Internal to the config loader: walks the yaml-cpp tree, converts values and collects every
+// error with its position, so one run reports all problems of a file.
+#pragma once
+
+#include <yaml-cpp/yaml.h>
+
+#include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <limits>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+
+namespace im::config::detail {
+
+// A value with what it is called in error messages. `key` is the map key it came from; for the
+// document root and list items it is an empty node, and positions fall back to the value.
+struct Entry {
+    YAML::Node key;
+    YAML::Node value;
+    std::string path;  // e.g. "server.timeouts.header" or "sites[0].rules[1].match.path"
+};
+
+struct Field {
+    std::string_view key;
+    std::function<void(const Entry&)> read;
+};
+
+class Reader {
+  public:
+    Reader(std::string file, std::filesystem::path base_dir)
+        : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+
+    void error(const YAML::Mark& mark, std::string message);
+    // At the value, or at its key when the value is empty (yaml-cpp puts an empty value's mark
+    // on the next token, often the next line).
+    void error(const Entry& entry, std::string message);
+    // At the key, for problems with the entry as a whole (e.g. a missing required key).
+    void error_at_key(const Entry& entry, std::string message);
+    std::vector<ConfigError> take_errors() { return std::move(errors_); }
+    bool has_errors() const { return !errors_.empty(); }
+
+    static YAML::Mark mark(const Entry& entry);
+    static YAML::Mark key_mark(const Entry& entry);
+    static int line(const Entry& entry) { return key_mark(entry).line + 1; }
+
+    // Calls the reader of each key of the map `entry` in file order and reports unknown and
+    // duplicate keys. An empty value counts as an empty map. `context` names the map in
+    // messages ("target group 'app'"); empty means the quoted path. False when not a map.
+    bool fields(const Entry& entry, std::initializer_list<Field> fields,
+                const std::string& context = {});
+    // The items of a list as entries named "path[i]"; nullopt (reported) when not a list.
+    std::optional<std::vector<Entry>> items(const Entry& entry);
+    // A list of scalars, or a single scalar when `allow_single`; nullopt (reported) otherwise.
+    std::optional<std::vector<Entry>> scalars(const Entry& entry, bool allow_single,
+                                              std::string_view what);
+
+    // The scalar text, or nullopt after reporting "expected <what> for '<path>', got ...".
+    std::optional<std::string> scalar(const Entry& entry, std::string_view what);
+    void text(const Entry& entry, std::string& out, bool allow_empty = false);
+    void boolean(const Entry& entry, bool& out);
+    // Durations must be above zero unless `allow_zero`.
+    void duration(const Entry& entry, Duration& out, bool allow_zero = false);
+    template <typename T>
+    void size(const Entry& entry, T& out, std::uint64_t min = 0);
+    template <typename T>
+    void integer(const Entry& entry, T& out, std::int64_t min, std::int64_t max);
+    std::optional<Address> address(const Entry& entry);
+
+    // A path from the config relative to the config file's folder.
+    std::filesystem::path resolve(const std::string& path) const;
+
+  private:
+    void bad_value(const Entry& entry, std::string_view noun, const std::string& text,
+                   const std::string& expected);
+    std::optional<std::uint64_t> size_value(const Entry& entry, std::uint64_t min,
+                                            std::uint64_t max);
+    std::optional<std::int64_t> integer_value(const Entry& entry, std::int64_t min,
+                                              std::int64_t max);
+
+    std::string file_;
+    std::filesystem::path base_dir_;
+    std::vector<ConfigError> errors_;
+};
+
+template <typename T>
+void Reader::size(const Entry& entry, T& out, std::uint64_t min) {
+    if (auto v = size_value(entry, min, std::numeric_limits<T>::max())) out = static_cast<T>(*v);
+}
+
+template <typename T>
+void Reader::integer(const Entry& entry, T& out, std::int64_t min, std::int64_t max) {
+    if (auto v = integer_value(entry, min, max)) out = static_cast<T>(*v);
+}
+
+// "a map", "a list", "'text'" or "nothing": what was found, for "expected X, got Y".
+std::string describe(const YAML::Node& node);
+std::string in_quotes(std::string_view path);
+std::string join(const std::vector<std::string>& items);
+
+// The sections, in the order they must be read (sites refer to target groups).
+void read_server(Reader& reader, const Entry& entry, Server& server);
+void read_target_groups(Reader& reader, const Entry& entry, std::vector<TargetGroup>& groups);
+void read_sites(Reader& reader, const Entry& entry, const std::vector<TargetGroup>& groups,
+                std::vector<Site>& sites);
+
+}  // namespace im::config::detail

@@ -1,0 +1,34 @@
+#include "core/decide.hpp"
+
+#include "config/glob.hpp"
+
+namespace im::core {
+namespace {
+
+bool rule_matches(const CompiledRule& rule, const http::Request& request) {
+    if (rule.paths.empty()) return true;
+    for (const auto& glob : rule.paths)
+        if (config::glob_match(glob, request.path)) return true;
+    return false;
+}
+
+Decision to_decision(const Action& action, int site) {
+    Decision d;
+    d.site = site;
+    d.kind = action.kind == Action::Kind::store ? Decision::Kind::store : Decision::Kind::forward;
+    d.group = action.group;
+    return d;
+}
+
+}  // namespace
+
+Decision decide(const http::Request& request, const Snapshot& snapshot) {
+    int site = snapshot.hosts.find(request.host);
+    if (site < 0) return Decision{};
+    const SiteView& view = snapshot.sites[static_cast<std::size_t>(site)];
+    for (const auto& rule : view.rules)
+        if (rule_matches(rule, request)) return to_decision(rule.action, site);
+    return to_decision(view.default_action, site);
+}
+
+}  // namespace im::core

@@ -1,0 +1,114 @@
+#include "core/snapshot.hpp"
+
+#include <algorithm>
+
+namespace im::core {
+namespace {
+
+constexpr std::size_t kMaxHost = 256;
+
+// Lowercases into buf; returns false when the name is too long to be a host.
+bool lowercase(std::string_view in, char* buf, std::string_view& out) {
+    if (in.size() > kMaxHost) return false;
+    for (std::size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        buf[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
+    }
+    std::size_t n = in.size();
+    if (n > 0 && buf[n - 1] == '.') --n;  // "example.com." is example.com
+    out = std::string_view(buf, n);
+    return true;
+}
+
+Action compile_action(const config::Action& a, const config::Config& config) {
+    Action out;
+    out.kind = a.kind == config::Action::Kind::store ? Action::Kind::store : Action::Kind::forward;
+    if (out.kind == Action::Kind::forward) {
+        for (std::size_t i = 0; i < config.target_groups.size(); ++i)
+            if (config.target_groups[i].name == a.target_group) out.group = static_cast<int>(i);
+    }
+    return out;
+}
+
+SiteView compile_site(const config::Site& site, const config::Config& config,
+                      const StoreMap& stores) {
+    SiteView view;
+    view.config = &site;
+    if (auto it = stores.find(site.name); it != stores.end()) view.store = it->second;
+    for (const auto& rule : site.rules)
+        view.rules.push_back(CompiledRule{rule.paths, compile_action(rule.action, config)});
+    view.default_action = compile_action(site.default_action, config);
+    return view;
+}
+
+}  // namespace
+
+void HostIndex::add(std::string_view pattern, int site) {
+    char buf[kMaxHost];
+    std::string_view lower;
+    if (!lowercase(pattern, buf, lower)) return;
+    if (lower.substr(0, 2) == "*.") {
+        wildcards_.emplace_back(std::string(lower.substr(1)), site);
+        std::stable_sort(wildcards_.begin(), wildcards_.end(),
+                         [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+    } else {
+        exact_.emplace(std::string(lower), site);
+    }
+}
+
+int HostIndex::find(std::string_view host) const {
+    char buf[kMaxHost];
+    std::string_view lower;
+    if (!host.empty() && lowercase(host, buf, lower)) {
+        if (auto it = exact_.find(lower); it != exact_.end()) return it->second;
+        for (const auto& [suffix, site] : wildcards_)
+            if (lower.size() > suffix.size() && lower.ends_with(suffix)) return site;
+    }
+    return default_site_;
+}
+
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config,
+                                               std::shared_ptr<const Endpoints> endpoints,
+                                               const StoreMap& stores,
+                                               std::shared_ptr<const HealthView> health,
+                                               std::uint64_t generation) {
+    auto s = std::make_shared<Snapshot>();
+    s->generation = generation;
+    s->health = std::move(health);
+    s->endpoints = std::move(endpoints);
+    for (std::size_t i = 0; i < config->sites.size(); ++i) {
+        const auto& site = config->sites[i];
+        s->sites.push_back(compile_site(site, *config, stores));
+        for (const auto& host : site.hosts) s->hosts.add(host, static_cast<int>(i));
+        if (site.default_site) s->hosts.set_default(static_cast<int>(i));
+    }
+    s->config = std::move(config);
+    return s;
+}
+
+std::shared_ptr<const Snapshot> with_health(const Snapshot& s,
+                                            std::shared_ptr<const HealthView> health,
+                                            std::uint64_t generation) {
+    auto copy = std::make_shared<Snapshot>(s);
+    copy->health = std::move(health);
+    copy->generation = generation;
+    return copy;
+}
+
+std::shared_ptr<const Snapshot> with_store(const Snapshot& s, const std::string& site,
+                                           std::shared_ptr<const pages::Store> store,
+                                           std::uint64_t generation) {
+    auto copy = std::make_shared<Snapshot>(s);
+    for (auto& view : copy->sites)
+        if (view.config->name == site) view.store = store;
+    copy->generation = generation;
+    return copy;
+}
+
+std::shared_ptr<const HealthView> all_healthy(const config::Config& config) {
+    auto h = std::make_shared<HealthView>();
+    for (const auto& g : config.target_groups) h->healthy.emplace_back(g.targets.size(), 1);
+    return h;
+}
+
+}  // namespace im::core

@@ -1,0 +1,97 @@
+// The immutable view every worker decides from: compiled config, the page
+// stores and the health of every target. A change (reload, health flip,
+// page edit) builds a new Snapshot; workers swap their pointer between two
+// requests, so a request never sees half a change and never takes a lock.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "config/config.hpp"
+#include "pages/store.hpp"
+
+namespace im::core {
+
+struct Action {
+    enum class Kind { forward, store };
+    Kind kind = Kind::forward;
+    int group = -1;  // index into Snapshot::config->target_groups, for forward
+};
+
+struct CompiledRule {
+    std::vector<std::string> paths;  // globs; empty = any path
+    Action action;
+};
+
+struct SiteView {
+    const config::Site* config = nullptr;
+    std::shared_ptr<const pages::Store> store;  // null when the site has no page store
+    std::vector<CompiledRule> rules;
+    Action default_action;
+};
+
+struct StringHash {
+    using is_transparent = void;  // lets find() take a string_view without allocating
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+
+// Host header -> site, without allocating on the request path.
+class HostIndex {
+public:
+    void add(std::string_view pattern, int site);
+    void set_default(int site) { default_site_ = site; }
+    int find(std::string_view host) const;  // -1 when no site and no default
+
+private:
+    std::unordered_map<std::string, int, StringHash, std::equal_to<>> exact_;
+    std::vector<std::pair<std::string, int>> wildcards_;  // ".example.com", longest first
+    int default_site_ = -1;
+};
+
+// Health of every target: [group][target], as the health checker last saw it.
+struct HealthView {
+    std::vector<std::vector<std::uint8_t>> healthy;
+    bool is_healthy(int group, std::size_t target) const {
+        return healthy[static_cast<std::size_t>(group)][target] != 0;
+    }
+};
+
+// Resolved addresses of every target: [group][target].
+using Endpoints = std::vector<std::vector<boost::asio::ip::tcp::endpoint>>;
+
+struct Snapshot {
+    std::uint64_t generation = 0;
+    std::shared_ptr<const config::Config> config;
+    std::shared_ptr<const Endpoints> endpoints;
+    std::vector<SiteView> sites;
+    HostIndex hosts;
+    std::shared_ptr<const HealthView> health;
+};
+
+// Stores by site name, loaded by the caller (loading does I/O).
+using StoreMap = std::unordered_map<std::string, std::shared_ptr<const pages::Store>>;
+
+// Compiles config + stores + health into a snapshot; pure.
+std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Config> config,
+                                               std::shared_ptr<const Endpoints> endpoints,
+                                               const StoreMap& stores,
+                                               std::shared_ptr<const HealthView> health,
+                                               std::uint64_t generation);
+
+// The same snapshot with other health or stores: cheap, the config is shared.
+std::shared_ptr<const Snapshot> with_health(const Snapshot& s,
+                                            std::shared_ptr<const HealthView> health,
+                                            std::uint64_t generation);
+std::shared_ptr<const Snapshot> with_store(const Snapshot& s, const std::string& site,
+                                           std::shared_ptr<const pages::Store> store,
+                                           std::uint64_t generation);
+
+// Every target healthy: the state before the first health check.
+std::shared_ptr<const HealthView> all_healthy(const config::Config& config);
+
+}  // namespace im::core

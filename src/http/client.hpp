@@ -1,0 +1,30 @@
+// A client connection as the request phases see it.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <string>
+
+#include "http/buffer.hpp"
+#include "http/message.hpp"
+#include "server/watchdog.hpp"
+
+namespace im::server {
+class Worker;
+}
+
+namespace im::http {
+
+struct Client {
+    Client(server::Worker& w, boost::asio::ip::tcp::socket s, std::size_t buffer_bytes);
+
+    server::Worker& worker;
+    boost::asio::ip::tcp::socket socket;
+    server::Guard guard;
+    InputBuffer in;
+    std::string out;    // responses waiting to be written (pipelined answers batch here)
+    Request request;    // the request in progress; views into `in`
+    std::string peer;   // client IP as text, for logs and X-Forwarded-For
+    std::string carry;  // bytes read past a request body: the next request's start
+};
+
+}  // namespace im::http

@@ -1,0 +1,47 @@
+// Serializing responses the gateway makes itself (pages, errors).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <string>
+#include <string_view>
+
+namespace im::http {
+
+std::string_view reason_phrase(int status);
+
+// The Date header value, formatted once a second rather than per response.
+class DateCache {
+public:
+    DateCache() { refresh(std::time(nullptr)); }
+    void refresh(std::time_t now);
+    std::string_view value() const { return {buf_, 29}; }
+
+private:
+    std::time_t second_ = 0;
+    char buf_[32] = {};
+};
+
+// IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") of t into buf (>= 32 bytes).
+void format_http_date(std::time_t t, char* buf);
+
+struct Reply {
+    int status = 200;
+    std::string_view headers;  // pre-serialized "Name: value\r\n" lines
+    std::string_view body;
+    bool head_only = false;    // HEAD: send Content-Length but no body
+    bool close = false;        // add "Connection: close"
+};
+
+// Appends a complete response (status line, Date, Content-Length, headers, body).
+void append_reply(std::string& out, const Reply& reply, std::string_view date);
+
+// A short plain-text error answer, e.g. "502 Bad Gateway\n".
+void append_error(std::string& out, int status, bool close, std::string_view date,
+                  std::string_view extra_headers = {});
+
+void append_status_line(std::string& out, int status);
+void append_decimal(std::string& out, std::uint64_t n);
+
+}  // namespace im::http

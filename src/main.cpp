@@ -1,0 +1,76 @@
+// intermission: wiring only. Subcommands parse their flags and call into the modules.
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "config/config.hpp"
+#include "server/gateway.hpp"
+
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// Loads and validates; prints every problem as file:line:column. nullopt on error.
+std::optional<im::config::Config> load_or_report(const std::string& path, im::server::Loaded* deps) {
+    auto result = im::config::load_config_file(path);
+    for (const auto& e : result.errors) std::cerr << e.text() << "\n";
+    if (!result.config) return std::nullopt;
+    auto loaded = im::server::load_dependencies(*result.config);
+    for (const auto& e : loaded.errors) std::cerr << path << ": " << e << "\n";
+    if (!loaded.errors.empty()) return std::nullopt;
+    if (deps) *deps = std::move(loaded);
+    return result.config;
+}
+
+void set_log_level(const std::string& level) {
+    spdlog::set_default_logger(spdlog::stderr_color_mt("intermission"));
+    spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%l%$ %v", spdlog::pattern_time_type::utc);
+    spdlog::set_level(spdlog::level::from_str(level));
+}
+
+int serve(const std::string& path) {
+    im::server::Loaded deps;
+    auto config = load_or_report(path, &deps);
+    if (!config) {
+        std::cerr << "intermission: not starting: " << path << " has errors\n";
+        return 2;
+    }
+    set_log_level(config->server.log_level);
+    try {
+        im::server::Gateway gateway(std::make_shared<const im::config::Config>(std::move(*config)),
+                                    std::move(deps));
+        return gateway.run();
+    } catch (const std::exception& e) {
+        spdlog::critical("not starting: {}", e.what());
+        return 1;
+    }
+}
+
+int check(const std::string& path) {
+    auto config = load_or_report(path, nullptr);
+    if (!config) return 2;
+    std::cout << path << ": OK (" << config->sites.size() << " sites, "
+              << config->target_groups.size() << " target groups)\n";
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"intermission: an edge proxy that keeps a website answering when the app is down"};
+    app.set_version_flag("--version", kVersion);
+    app.require_subcommand(1);
+    std::string config_path = "intermission.yaml";
+
+    auto* serve_cmd = app.add_subcommand("serve", "Serve traffic with the given config");
+    serve_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->capture_default_str();
+    auto* check_cmd = app.add_subcommand("check", "Validate a config file and exit (0 = valid)");
+    check_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->capture_default_str();
+
+    CLI11_PARSE(app, argc, argv);
+    if (*serve_cmd) return serve(config_path);
+    if (*check_cmd) return check(config_path);
+    return 1;
+}

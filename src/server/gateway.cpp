@@ -1,0 +1,245 @@
+#include "server/gateway.hpp"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "health/probe.hpp"
+#include "pages/watch.hpp"
+
+namespace im::server {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+pages::StoreOptions store_options(const config::PageStore& p) {
+    pages::StoreOptions o;
+    o.root = p.root;
+    o.index = p.index;
+    o.cache_control = p.cache_control;
+    for (const auto& rule : p.cache_control_paths) o.cache_control_paths.emplace_back(rule.path, rule.value);
+    o.compress = p.compress;
+    return o;
+}
+
+// Opens the access log once; workers share the descriptor (O_APPEND).
+int open_access_log(const std::string& where) {
+    if (where == "off") return -1;
+    if (where == "stderr") return STDERR_FILENO;
+    if (where == "stdout") return STDOUT_FILENO;
+    int fd = ::open(where.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) throw std::runtime_error("cannot open access log " + where + ": " + std::strerror(errno));
+    return fd;
+}
+
+}  // namespace
+
+Loaded load_dependencies(const config::Config& config) {
+    Loaded out;
+    for (const auto& site : config.sites) {
+        if (!site.pages) continue;
+        auto result = pages::Store::load(store_options(*site.pages));
+        for (const auto& w : result.warnings) spdlog::warn("site '{}': {}", site.name, w);
+        for (const auto& e : result.errors) out.errors.push_back("site '" + site.name + "': " + e);
+        if (result.store) out.stores.emplace(site.name, result.store);
+    }
+    auto endpoints = std::make_shared<core::Endpoints>();
+    asio::io_context io;
+    tcp::resolver resolver(io);
+    for (const auto& group : config.target_groups) {
+        auto& resolved = endpoints->emplace_back();
+        for (const auto& target : group.targets) {
+            boost::system::error_code ec;
+            auto results = resolver.resolve(target.host, std::to_string(target.port), ec);
+            if (ec || results.empty()) {
+                out.errors.push_back("target group '" + group.name + "': cannot resolve '" +
+                                     target.text() + "': " + ec.message());
+                resolved.emplace_back();
+            } else {
+                resolved.push_back(results.begin()->endpoint());
+            }
+        }
+    }
+    out.endpoints = std::move(endpoints);
+    return out;
+}
+
+Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded)
+    : config_(std::move(config)), stores_(std::move(loaded.stores)),
+      endpoints_(std::move(loaded.endpoints)) {
+    for (const auto& g : config_->target_groups)
+        health_.emplace_back(g.targets.size(), health::TargetHealth(g.health.healthy_threshold,
+                                                                    g.health.unhealthy_threshold));
+    access_log_fd_ = open_access_log(config_->server.access_log);
+    current_ = core::build_snapshot(config_, endpoints_, stores_, core::all_healthy(*config_),
+                                    ++generation_);
+}
+
+Gateway::~Gateway() {
+    for (auto& t : threads_)
+        if (t.joinable()) t.join();
+    if (access_log_fd_ > STDERR_FILENO) ::close(access_log_fd_);
+}
+
+void Gateway::start_workers() {
+    unsigned n = config_->server.workers;
+    if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+    for (unsigned i = 0; i < n; ++i) {
+        WorkerEvents events;
+        events.target_failed = [this](int group, std::size_t target, std::string_view why) {
+            asio::post(control_, [this, group, target, why = std::string(why)] {
+                on_target_failed(group, target, why);
+            });
+        };
+        auto w = std::make_unique<Worker>(i, access_log_fd_, std::move(events));
+        w->listen(config_->server.listen);
+        w->publish(current_);
+        workers_.push_back(std::move(w));
+    }
+    for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->run(); });
+}
+
+void Gateway::publish(std::shared_ptr<const core::Snapshot> snapshot) {
+    current_ = std::move(snapshot);
+    for (auto& w : workers_)
+        asio::post(w->io, [w = w.get(), s = current_] { w->publish(s); });
+}
+
+void Gateway::publish_health() {
+    auto view = std::make_shared<core::HealthView>();
+    for (const auto& group : health_) {
+        auto& flags = view->healthy.emplace_back();
+        for (const auto& t : group) flags.push_back(t.healthy() ? 1 : 0);
+    }
+    publish(core::with_health(*current_, std::move(view), ++generation_));
+}
+
+void Gateway::set_health(int group, std::size_t target, bool healthy, const std::string& why) {
+    const auto& g = config_->target_groups[static_cast<std::size_t>(group)];
+    if (healthy) spdlog::info("target group '{}': target {} is healthy again", g.name, g.targets[target].text());
+    else spdlog::warn("target group '{}': target {} is down: {}", g.name, g.targets[target].text(), why);
+    publish_health();
+}
+
+void Gateway::on_target_failed(int group, std::size_t target, const std::string& why) {
+    auto& state = health_[static_cast<std::size_t>(group)][target];
+    if (!state.record_passive_failure()) return;
+    set_health(group, target, false, why + " (seen on live traffic)");
+    if (!config_->target_groups[static_cast<std::size_t>(group)].health.enabled)
+        asio::co_spawn(control_, passive_recovery(group, target), asio::detached);
+}
+
+asio::awaitable<void> Gateway::passive_recovery(int group, std::size_t target) {
+    const auto& g = config_->target_groups[static_cast<std::size_t>(group)];
+    asio::steady_timer timer(control_, g.health.passive_cooldown);
+    co_await timer.async_wait(nothrow);
+    if (stopping_) co_return;
+    if (health_[static_cast<std::size_t>(group)][target].force_healthy())
+        set_health(group, target, true, "passive cooldown over");
+}
+
+asio::awaitable<void> Gateway::check_target(int group, std::size_t target) {
+    const auto& g = config_->target_groups[static_cast<std::size_t>(group)];
+    const auto& endpoint = (*endpoints_)[static_cast<std::size_t>(group)][target];
+    const auto text = g.targets[target].text();
+    asio::steady_timer timer(control_);
+    while (!stopping_) {
+        auto result = co_await health::probe(endpoint, text, g.health);
+        auto& state = health_[static_cast<std::size_t>(group)][target];
+        if (state.record_check(result.ok)) set_health(group, target, state.healthy(), result.error);
+        timer.expires_after(g.health.interval);
+        co_await timer.async_wait(nothrow);
+    }
+}
+
+asio::awaitable<void> Gateway::watch_pages(std::string site) {
+    const config::Site* conf = nullptr;
+    for (const auto& s : config_->sites)
+        if (s.name == site) conf = &s;
+    std::string error;
+    auto watcher = pages::Watcher::create(conf->pages->root, error);
+    if (!watcher) {
+        spdlog::warn("site '{}': not watching the page store for changes: {}", site, error);
+        co_return;
+    }
+    asio::posix::stream_descriptor fd(control_, ::dup(watcher->fd()));
+    asio::steady_timer settle(control_);
+    while (!stopping_) {
+        auto [ec] = co_await fd.async_wait(asio::posix::stream_descriptor::wait_read, nothrow);
+        if (ec) co_return;
+        if (!watcher->drain()) continue;
+        // A deploy writes many files: wait for the burst to end, then load once.
+        settle.expires_after(std::chrono::milliseconds(150));
+        co_await settle.async_wait(nothrow);
+        watcher->drain();
+        auto result = pages::Store::load(store_options(*conf->pages));
+        if (!result.store) {
+            for (const auto& e : result.errors)
+                spdlog::error("site '{}': page store not reloaded, still serving the previous one: {}", site, e);
+            continue;
+        }
+        stores_[site] = result.store;
+        spdlog::info("site '{}': page store reloaded ({} files)", site, result.store->file_count());
+        publish(core::with_store(*current_, site, result.store, ++generation_));
+    }
+}
+
+asio::awaitable<void> Gateway::handle_signals() {
+    asio::signal_set signals(control_, SIGTERM, SIGINT);
+    auto [ec, sig] = co_await signals.async_wait(nothrow);
+    if (ec) co_return;
+    spdlog::info("signal {}: draining (up to {} ms), then exiting", sig,
+                 config_->server.drain_timeout.count());
+    co_await drain_and_stop();
+}
+
+asio::awaitable<void> Gateway::drain_and_stop() {
+    stopping_ = true;
+    for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->begin_drain(); });
+    auto deadline = Clock::now() + config_->server.drain_timeout;
+    asio::steady_timer timer(control_);
+    while (Clock::now() < deadline) {
+        std::size_t open = 0;
+        for (auto& w : workers_) open += w->clients.load();
+        if (open == 0) break;
+        timer.expires_after(std::chrono::milliseconds(20));
+        co_await timer.async_wait(nothrow);
+    }
+    for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->stop(); });
+    control_.stop();
+}
+
+int Gateway::run() {
+    start_workers();
+    for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
+        if (!config_->target_groups[g].health.enabled) continue;
+        for (std::size_t t = 0; t < config_->target_groups[g].targets.size(); ++t)
+            asio::co_spawn(control_, check_target(static_cast<int>(g), t), asio::detached);
+    }
+    for (const auto& site : config_->sites)
+        if (site.pages && site.pages->watch)
+            asio::co_spawn(control_, watch_pages(site.name), asio::detached);
+    asio::co_spawn(control_, handle_signals(), asio::detached);
+    for (const auto& a : config_->server.listen) spdlog::info("listening on http://{}", a.text());
+    control_.run();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+    spdlog::info("stopped");
+    return 0;
+}
+
+}  // namespace im::server

@@ -1,0 +1,59 @@
+// The process: a control loop (signals, health checks, page-store watching,
+// snapshot publication) and the workers it feeds.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/snapshot.hpp"
+#include "health/state.hpp"
+#include "server/worker.hpp"
+
+namespace im::server {
+
+// Loads what a config refers to (page stores, target addresses). Errors
+// name the site or target; empty errors means everything loaded.
+struct Loaded {
+    core::StoreMap stores;
+    std::shared_ptr<const core::Endpoints> endpoints;
+    std::vector<std::string> errors;
+};
+Loaded load_dependencies(const config::Config& config);
+
+class Gateway {
+public:
+    explicit Gateway(std::shared_ptr<const config::Config> config, Loaded loaded);
+    ~Gateway();
+    // Serves until SIGTERM/SIGINT and a graceful drain; returns the exit code.
+    int run();
+
+private:
+    void start_workers();
+    void publish(std::shared_ptr<const core::Snapshot> snapshot);
+    void publish_health();
+    void on_target_failed(int group, std::size_t target, const std::string& why);
+    void set_health(int group, std::size_t target, bool healthy, const std::string& why);
+    boost::asio::awaitable<void> check_target(int group, std::size_t target);
+    boost::asio::awaitable<void> passive_recovery(int group, std::size_t target);
+    boost::asio::awaitable<void> watch_pages(std::string site);
+    boost::asio::awaitable<void> handle_signals();
+    boost::asio::awaitable<void> drain_and_stop();
+
+    boost::asio::io_context control_{1};
+    std::shared_ptr<const config::Config> config_;
+    core::StoreMap stores_;
+    std::shared_ptr<const core::Endpoints> endpoints_;
+    std::vector<std::vector<health::TargetHealth>> health_;
+    std::shared_ptr<const core::Snapshot> current_;
+    std::uint64_t generation_ = 0;
+    int access_log_fd_ = -1;
+    std::vector<std::unique_ptr<Worker>> workers_;
+    std::vector<std::thread> threads_;
+    bool stopping_ = false;
+};
+
+}  // namespace im::server

@@ -1,0 +1,64 @@
+// One event loop on one thread, with its own listeners (SO_REUSEPORT),
+// upstream pools and timers: workers share nothing but the immutable
+// snapshot they are handed.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "core/snapshot.hpp"
+#include "http/respond.hpp"
+#include "observe/access_log.hpp"
+#include "server/watchdog.hpp"
+#include "upstream/pool.hpp"
+
+namespace im::server {
+
+// What workers tell the control thread (called on the worker's thread; the
+// implementation posts to the control loop).
+struct WorkerEvents {
+    std::function<void(int group, std::size_t target, std::string_view why)> target_failed;
+};
+
+class Worker {
+public:
+    Worker(unsigned index, int access_log_fd, WorkerEvents events);
+
+    // Opens this worker's listening sockets; throws with the address on failure.
+    void listen(const std::vector<config::Address>& addresses);
+    void run();  // on the worker's own thread, until stopped
+    // The following are called through post() on the worker's thread.
+    void publish(std::shared_ptr<const core::Snapshot> snapshot);
+    void begin_drain();  // stop accepting; finish in-flight requests; close idle
+    void stop();
+
+    boost::asio::io_context io{1};
+    const std::shared_ptr<const core::Snapshot>& snapshot() const { return snapshot_; }
+    unsigned index() const { return index_; }
+    bool draining() const { return draining_; }
+
+    Watchdog watchdog;
+    http::DateCache date;
+    upstream::Pools pools;
+    observe::AccessLog access_log;
+    WorkerEvents events;
+    std::atomic<std::size_t> clients{0};  // open client connections (read by the control loop)
+
+private:
+    boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+    boost::asio::awaitable<void> tick_loop();
+
+    unsigned index_;
+    std::shared_ptr<const core::Snapshot> snapshot_;
+    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+    bool draining_ = false;
+    bool running_ = true;
+};
+
+}  // namespace im::server

@@ -1,0 +1,220 @@
+// The forward phase: choose a target, get a connection, send the request,
+// read the response head; retry where that is safe; then relay.
+#include "upstream/forward.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <optional>
+
+#include "http/chunked.hpp"
+#include "http/request_body.hpp"
+#include "server/worker.hpp"
+#include "upstream/balancer.hpp"
+#include "upstream/headers.hpp"
+#include "upstream/relay.hpp"
+
+namespace im::upstream {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+// How long a worker skips a target that just failed, before the health
+// checker's verdict (published to every worker) takes over.
+constexpr auto kLocalDownTime = std::chrono::seconds(1);
+
+// Counts a request against its target while it is in flight.
+struct InFlight {
+    explicit InFlight(std::shared_ptr<TargetPool> p) : pool(std::move(p)) {
+        ++pool->open;
+        ++pool->outstanding;
+    }
+    ~InFlight() {
+        --pool->open;
+        --pool->outstanding;
+    }
+    std::shared_ptr<TargetPool> pool;
+};
+
+int choose_target(http::Client& c, const core::Snapshot& s, int group,
+                  const std::vector<char>& tried) {
+    const auto& g = s.config->target_groups[static_cast<std::size_t>(group)];
+    thread_local std::vector<Candidate> candidates;
+    candidates.assign(g.targets.size(), Candidate{});
+    auto now = c.worker.watchdog.now();
+    for (std::size_t t = 0; t < g.targets.size(); ++t) {
+        const auto& pool = *c.worker.pools.at(group, t);
+        bool under_limit = g.pool.max_connections == 0 || pool.open < g.pool.max_connections;
+        candidates[t].usable = !tried[t] && s.health->is_healthy(group, t) &&
+                               pool.down_until <= now && under_limit;
+        candidates[t].outstanding = pool.outstanding;
+    }
+    return pick_target(g.balance, candidates, c.worker.pools.cursor(group));
+}
+
+void target_failed(http::Client& c, int group, std::size_t target, TargetPool& pool,
+                   std::string_view why) {
+    pool.down_until = c.worker.watchdog.now() + kLocalDownTime;
+    pool.close_all();
+    if (c.worker.events.target_failed) c.worker.events.target_failed(group, target, why);
+}
+
+Failure io_failure(const server::Guard& guard) {
+    return guard.expired() ? Failure::timeout : Failure::reset;
+}
+
+asio::awaitable<Failure> send_body(http::Client& c, Connection& conn, server::Guard& ug,
+                                   http::RequestBody& body, const config::TargetGroup& g) {
+    const bool chunked = c.request.chunked;
+    std::string frame;
+    while (!body.done()) {
+        auto piece = co_await body.next();
+        if (body.failed()) co_return body.client_gone() ? Failure::client_gone : Failure::request_body;
+        if (piece.empty()) break;
+        frame.clear();
+        if (chunked) http::append_chunk_header(frame, piece.size());
+        std::array<asio::const_buffer, 3> parts{asio::buffer(frame), asio::buffer(piece),
+                                                asio::buffer(chunked ? "\r\n" : "", chunked ? 2 : 0)};
+        ug.arm(g.timeouts.idle);
+        auto [ec, n] = co_await asio::async_write(conn.socket, parts, nothrow);
+        if (ec) co_return io_failure(ug);
+    }
+    if (chunked) {
+        ug.arm(g.timeouts.idle);
+        auto [ec, n] = co_await asio::async_write(conn.socket, asio::buffer(http::kLastChunk), nothrow);
+        if (ec) co_return io_failure(ug);
+    }
+    co_return Failure::none;
+}
+
+// Reads the final response head into conn.in, skipping 1xx interim answers
+// (except 101). Sets head_len on success.
+asio::awaitable<Failure> read_response_head(http::Client& c, Connection& conn, server::Guard& ug,
+                                            const config::TargetGroup& g, http::Response& res,
+                                            std::size_t& head_len) {
+    const auto& limits = c.worker.snapshot()->config->server.limits;
+    http::Limits lim{std::max<std::size_t>(limits.max_header_bytes, 32 * 1024), 256};
+    ug.arm(g.timeouts.response_header);
+    bool any_byte = !conn.in.empty();
+    while (true) {
+        long end = http::find_head_end(conn.in.view());
+        if (end < 0) co_return Failure::bad_response;
+        if (end > 0) {
+            if (!http::parse_response(conn.in.view().substr(0, static_cast<std::size_t>(end)), lim, res))
+                co_return Failure::bad_response;
+            if (res.status >= 100 && res.status < 200 && res.status != 101) {
+                conn.in.consume(static_cast<std::size_t>(end));
+                continue;
+            }
+            head_len = static_cast<std::size_t>(end);
+            co_return Failure::none;
+        }
+        if (conn.in.full()) co_return Failure::bad_response;
+        auto [ec, n] = co_await conn.socket.async_read_some(conn.in.free_space(), nothrow);
+        if (ec || n == 0) {
+            if (ug.expired()) co_return Failure::timeout;
+            co_return any_byte ? Failure::bad_response : Failure::reset;
+        }
+        any_byte = true;
+        conn.in.commit(n);
+    }
+}
+
+asio::awaitable<std::unique_ptr<Connection>> connect(http::Client& c, const tcp::endpoint& ep,
+                                                     const config::TargetGroup& g, Failure& failure) {
+    auto conn = std::make_unique<Connection>(c.worker.io);
+    server::Guard guard(c.worker.watchdog, conn->socket);
+    guard.arm(g.timeouts.connect);
+    auto [ec] = co_await conn->socket.async_connect(ep, nothrow);
+    if (ec) {
+        failure = guard.expired() ? Failure::timeout : Failure::connect;
+        co_return nullptr;
+    }
+    conn->socket.set_option(tcp::no_delay(true), ec);
+    co_return conn;
+}
+
+}  // namespace
+
+asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& snapshot, int group) {
+    ForwardResult r;
+    const auto& g = snapshot.config->target_groups[static_cast<std::size_t>(group)];
+    std::optional<http::RequestBody> body;
+    if (c.request.has_body()) body.emplace(c, snapshot.config->server.limits.max_body_bytes);
+    std::vector<char> tried(g.targets.size(), 0);
+    int attempts_left = 1 + g.retries;
+    bool stale_retry_used = false;
+    Failure last = Failure::no_target;
+    auto started = server::Clock::now();
+    std::string head;
+    while (true) {
+        int t = choose_target(c, snapshot, group, tried);
+        if (t < 0) {
+            r.failure = last;
+            co_return r;
+        }
+        auto target = static_cast<std::size_t>(t);
+        tried[target] = 1;
+        r.target = g.targets[target].text();
+        const auto pool = c.worker.pools.at(group, target);
+        InFlight flight(pool);
+        auto conn = pool->take();
+        const bool reused = conn != nullptr;
+        if (!conn) {
+            conn = co_await connect(c, (*snapshot.endpoints)[group][target], g, last);
+            if (!conn) {
+                target_failed(c, group, target, *pool, last == Failure::timeout ? "connect timeout" : "connect failed");
+                if (--attempts_left > 0) continue;  // nothing was sent: any method may retry
+                r.failure = last;
+                co_return r;
+            }
+        }
+        server::Guard ug(c.worker.watchdog, conn->socket);
+        head.clear();
+        build_request_head(head, c.request, ForwardContext{c.peer, "http", r.target});
+        ug.arm(g.timeouts.idle);
+        auto [ec, n] = co_await asio::async_write(conn->socket, asio::buffer(head), nothrow);
+        Failure f = ec ? io_failure(ug) : Failure::none;
+        const bool body_started = body && !ec;
+        if (f == Failure::none && body) f = co_await send_body(c, *conn, ug, *body, g);
+        http::Response res;
+        std::size_t head_len = 0;
+        if (f == Failure::none) f = co_await read_response_head(c, *conn, ug, g, res, head_len);
+        if (f == Failure::client_gone || f == Failure::request_body) {
+            r.failure = f;
+            r.client_keep_alive = false;
+            if (f == Failure::request_body) r.status = body->error_status();
+            co_return r;
+        }
+        if (f != Failure::none) {
+            boost::system::error_code ignored;
+            conn->socket.close(ignored);
+            last = f;
+            if (f == Failure::reset && reused && !body_started && !stale_retry_used) {
+                // A kept-alive connection the target had closed: not the target's fault.
+                stale_retry_used = true;
+                pool->close_all();
+                tried[target] = 0;
+                continue;
+            }
+            if (f == Failure::reset) target_failed(c, group, target, *pool, "connection reset");
+            bool retryable = f == Failure::reset && !body_started && c.request.idempotent();
+            if (retryable && --attempts_left > 0) continue;
+            r.failure = f;
+            r.request_body_done = !body || body->done();
+            co_return r;
+        }
+        r.upstream_ms = std::chrono::duration<double, std::milli>(server::Clock::now() - started).count();
+        r.request_body_done = !body || body->done();
+        conn->requests++;
+        bool reusable = co_await relay_response(c, *conn, ug, res, head_len, g, r);
+        if (reusable && r.request_body_done)
+            pool->give_back(std::move(conn), c.worker.watchdog.now(), g.pool.max_idle);
+        co_return r;
+    }
+}
+
+}  // namespace im::upstream

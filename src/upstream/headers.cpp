@@ -1,0 +1,130 @@
+#include "upstream/headers.hpp"
+
+#include "http/respond.hpp"
+
+namespace im::upstream {
+
+using http::iequals;
+
+namespace {
+
+constexpr std::string_view kVia = "1.1 intermission";
+
+bool connection_names(std::string_view connection_value, std::string_view name) {
+    while (!connection_value.empty()) {
+        auto comma = connection_value.find(',');
+        auto item = connection_value.substr(0, comma);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) item.remove_prefix(1);
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) item.remove_suffix(1);
+        if (iequals(item, name)) return true;
+        if (comma == std::string_view::npos) break;
+        connection_value.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+    out.append(name).append(": ").append(value).append("\r\n");
+}
+
+// Fields we always set ourselves, whatever the peer sent.
+bool replaced_on_request(std::string_view name) {
+    return iequals(name, "content-length") || iequals(name, "x-forwarded-proto") ||
+           iequals(name, "x-forwarded-host") || iequals(name, "expect") ||
+           iequals(name, "x-forwarded-for") || iequals(name, "via");
+}
+
+bool replaced_on_response(std::string_view name) {
+    return iequals(name, "content-length") || iequals(name, "via");
+}
+
+// Joins every value of a (list-valued) field, then adds ours.
+void append_list_field(std::string& out, const std::vector<http::Header>& headers,
+                       std::string_view name, std::string_view ours) {
+    out.append(name).append(": ");
+    for (const auto& h : headers)
+        if (iequals(h.name, name) && !h.value.empty()) out.append(h.value).append(", ");
+    out.append(ours).append("\r\n");
+}
+
+}  // namespace
+
+bool is_hop_by_hop(std::string_view name, std::string_view connection_value) {
+    static constexpr std::string_view kHopByHop[] = {
+        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
+        "upgrade"};
+    for (auto h : kHopByHop)
+        if (iequals(name, h)) return true;
+    return !connection_value.empty() && connection_names(connection_value, name);
+}
+
+void build_request_head(std::string& out, const http::Request& req, const ForwardContext& ctx) {
+    auto connection = http::find_header(req.headers, "connection");
+    out.append(req.method).push_back(' ');
+    // Absolute-form targets become origin-form: targets expect a path.
+    out.append(req.path);
+    if (!req.query.empty() || req.target.find('?') != std::string_view::npos)
+        out.append("?").append(req.query);
+    out.append(" HTTP/1.1\r\n");
+    std::string_view host;
+    for (const auto& h : req.headers) {
+        if (is_hop_by_hop(h.name, connection) || replaced_on_request(h.name)) continue;
+        if (iequals(h.name, "host")) host = h.value;
+        append_field(out, h.name, h.value);
+    }
+    if (host.empty()) {
+        host = ctx.fallback_host;
+        append_field(out, "Host", host);
+    }
+    append_list_field(out, req.headers, "X-Forwarded-For", ctx.client_ip);
+    append_field(out, "X-Forwarded-Proto", ctx.proto);
+    append_field(out, "X-Forwarded-Host", host);
+    append_list_field(out, req.headers, "Via", req.minor_version == 0 ? "1.0 intermission" : kVia);
+    if (req.chunked) {
+        out.append("Transfer-Encoding: chunked\r\n");
+    } else if (req.content_length) {
+        out.append("Content-Length: ");
+        http::append_decimal(out, *req.content_length);
+        out.append("\r\n");
+    }
+    if (req.upgrade) {
+        out.append("Connection: upgrade\r\n");
+        append_field(out, "Upgrade", http::find_header(req.headers, "upgrade"));
+    }
+    out.append("\r\n");
+}
+
+void build_response_head(std::string& out, const http::Response& res, const ResponseFraming& framing,
+                         std::string_view date, bool upgrade) {
+    auto connection = http::find_header(res.headers, "connection");
+    // Keep the application's reason phrase; it is what it meant to say.
+    out.append("HTTP/1.1 ");
+    http::append_decimal(out, static_cast<std::uint64_t>(res.status));
+    out.push_back(' ');
+    out.append(res.reason.empty() ? http::reason_phrase(res.status) : res.reason);
+    out.append("\r\n");
+    bool has_date = false;
+    for (const auto& h : res.headers) {
+        if (is_hop_by_hop(h.name, connection) || replaced_on_response(h.name)) continue;
+        has_date = has_date || iequals(h.name, "date");
+        append_field(out, h.name, h.value);
+    }
+    if (!has_date) append_field(out, "Date", date);
+    append_list_field(out, res.headers, "Via", res.minor_version == 0 ? "1.0 intermission" : kVia);
+    if (framing.length && res.content_length) {
+        out.append("Content-Length: ");
+        http::append_decimal(out, *res.content_length);
+        out.append("\r\n");
+    } else if (framing.chunked) {
+        out.append("Transfer-Encoding: chunked\r\n");
+    }
+    if (upgrade) {
+        out.append("Connection: upgrade\r\n");
+        append_field(out, "Upgrade", http::find_header(res.headers, "upgrade"));
+    } else if (framing.close) {
+        out.append("Connection: close\r\n");
+    }
+    out.append("\r\n");
+}
+
+}  // namespace im::upstream
