@@ -113,10 +113,22 @@ struct PageStore {
 
 // What a rule does with a request.
 struct Action {
-    enum class Kind { forward, store };
+    enum class Kind { forward, store, page, fixed, redirect };
     Kind kind = Kind::forward;
     std::string target_group;  // forward
+    std::string file;          // page: a file of the site's page store, e.g. "/maintenance.html"
+    int status = 200;          // page, fixed, redirect
+    std::optional<Duration> retry_after;  // page, fixed: a Retry-After header
+    std::string content_type = "text/plain; charset=utf-8";  // fixed
+    std::string body;                                         // fixed
+    std::string location;  // redirect: template with {host}, {path}, {query}
     bool operator==(const Action&) const = default;
+    static Action of(Kind kind, std::string group = {}) {
+        Action a;
+        a.kind = kind;
+        a.target_group = std::move(group);
+        return a;
+    }
 };
 
 // A rule: every condition must match (AND); within one condition any value (OR).

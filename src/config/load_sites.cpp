@@ -124,56 +124,6 @@ void read_pages(Reader& r, const Entry& entry, PageStore& pages) {
                                   " (expected the folder of the site's pages)");
 }
 
-void read_forward(Reader& r, const Entry& entry, const SiteScope& scope, Action& action) {
-    auto name = r.scalar(entry, "a target group name");
-    if (!name) return;
-    action = Action{Action::Kind::forward, *name};
-    const auto& groups = scope.groups;
-    if (std::any_of(groups.begin(), groups.end(), [&](const auto& g) { return g.name == *name; }))
-        return;
-    std::vector<std::string> names;
-    for (const auto& g : groups) names.push_back(g.name);
-    r.error(entry, "unknown target group '" + *name + "' for " + in_quotes(entry.path) +
-                       (names.empty() ? " (no target_groups are defined)"
-                                      : " (defined groups: " + join(names) + ")"));
-}
-
-void read_store(Reader& r, const Entry& entry, const SiteScope& scope, const std::string& context,
-                Action& action) {
-    action = Action{Action::Kind::store, {}};
-    if (!entry.value.IsNull() && !entry.value.IsMap())
-        r.error(entry, "expected {} for " + in_quotes(entry.path) +
-                           " (store takes no options), got " + describe(entry.value));
-    else
-        r.fields(entry, {});
-    if (!scope.has_pages)
-        r.error_at_key(entry, "'store' in " + context + " needs a page store, but " + scope.label +
-                                  " has no 'pages' section");
-}
-
-// Exactly one of `forward` and `store`, both optional entries of the map `owner`.
-std::optional<Action> read_action(Reader& r, const Entry& owner, const std::optional<Entry>& fwd,
-                                  const std::optional<Entry>& store, const SiteScope& scope,
-                                  const std::string& context) {
-    if (fwd && store) {
-        const auto a = Reader::key_mark(*fwd), b = Reader::key_mark(*store);
-        const Entry& later =
-            std::pair(a.line, a.column) > std::pair(b.line, b.column) ? *fwd : *store;
-        r.error_at_key(later, context +
-                                  " has both 'forward' and 'store' (expected exactly one "
-                                  "action)");
-        return std::nullopt;
-    }
-    if (!fwd && !store) {
-        r.error(owner, context + " has no action (expected one of: forward, store)");
-        return std::nullopt;
-    }
-    Action action;
-    if (fwd) read_forward(r, *fwd, scope, action);
-    if (store) read_store(r, *store, scope, context, action);
-    return action;
-}
-
 void read_match(Reader& r, const Entry& entry, Rule& rule) {
     r.fields(entry, {
                         {"path",
@@ -187,7 +137,13 @@ void read_match(Reader& r, const Entry& entry, Rule& rule) {
                     });
 }
 
-void read_rules(Reader& r, const Entry& entry, const SiteScope& scope, std::vector<Rule>& rules) {
+ActionScope action_scope(const SiteScope& scope, const Site& site) {
+    ActionScope a{scope.groups, scope.label, std::nullopt};
+    if (site.pages) a.pages_root = site.pages->root;
+    return a;
+}
+
+void read_rules(Reader& r, const Entry& entry, const SiteScope& scope, Site& site) {
     if (entry.value.IsNull()) return;
     auto list = r.items(entry);
     if (!list) return;
@@ -195,17 +151,13 @@ void read_rules(Reader& r, const Entry& entry, const SiteScope& scope, std::vect
         const Entry& item = (*list)[i];
         const std::string context = "rule " + std::to_string(i + 1) + " of " + scope.label;
         Rule rule;
-        std::optional<Entry> fwd, store;
-        const bool is_map = r.fields(item,
-                                     {
-                                         {"match", [&](const Entry& e) { read_match(r, e, rule); }},
-                                         {"forward", [&](const Entry& e) { fwd = e; }},
-                                         {"store", [&](const Entry& e) { store = e; }},
-                                     },
-                                     context);
-        if (!is_map) continue;
-        if (auto action = read_action(r, item, fwd, store, scope, context)) rule.action = *action;
-        rules.push_back(std::move(rule));
+        std::vector<Entry> actions;
+        std::vector<Field> fields{{"match", [&](const Entry& e) { read_match(r, e, rule); }}};
+        add_action_fields(fields, actions);
+        if (!r.fields(item, fields, context)) continue;
+        if (auto action = read_action(r, item, actions, action_scope(scope, site), context))
+            rule.action = *action;
+        site.rules.push_back(std::move(rule));
     }
 }
 
@@ -213,7 +165,7 @@ void read_default_action(Reader& r, const SiteKeys& keys, const Entry& item, con
                          Site& site) {
     if (!keys.default_action) {
         if (scope.has_pages)
-            site.default_action = Action{Action::Kind::store, {}};
+            site.default_action = Action::of(Action::Kind::store);
         else
             r.error_at_key(item, scope.label +
                                      " needs a default_action (expected {forward: "
@@ -221,15 +173,11 @@ void read_default_action(Reader& r, const SiteKeys& keys, const Entry& item, con
         return;
     }
     const std::string context = "default_action of " + scope.label;
-    std::optional<Entry> fwd, store;
-    const bool is_map = r.fields(*keys.default_action,
-                                 {
-                                     {"forward", [&](const Entry& e) { fwd = e; }},
-                                     {"store", [&](const Entry& e) { store = e; }},
-                                 },
-                                 context);
-    if (!is_map) return;
-    if (auto action = read_action(r, *keys.default_action, fwd, store, scope, context))
+    std::vector<Entry> actions;
+    std::vector<Field> fields;
+    add_action_fields(fields, actions);
+    if (!r.fields(*keys.default_action, fields, context)) return;
+    if (auto action = read_action(r, *keys.default_action, actions, action_scope(scope, site), context))
         site.default_action = *action;
 }
 
@@ -340,7 +288,7 @@ void read_site(Reader& r, const Entry& item, SiteScope& scope, Claims& claims, S
     check_hosts(r, keys, item, label, site);
     if (keys.pages) read_pages(r, *keys.pages, site.pages.emplace());
     scope.has_pages = keys.pages.has_value();
-    if (keys.rules) read_rules(r, *keys.rules, scope, site.rules);
+    if (keys.rules) read_rules(r, *keys.rules, scope, site);
     read_default_action(r, keys, item, scope, site);
 }
 

@@ -60,7 +60,7 @@ YAML::Mark Reader::key_mark(const Entry& entry) {
     return mark(entry);
 }
 
-bool Reader::fields(const Entry& entry, std::initializer_list<Field> fields,
+bool Reader::fields(const Entry& entry, const std::vector<Field>& fields,
                     const std::string& context) {
     const std::string where = context.empty() ? in_quotes(entry.path) : context;
     // "in 'server'", "in target group 'app'", but "at the top level".

@@ -52,6 +52,10 @@ class Reader {
     // duplicate keys. An empty value counts as an empty map. `context` names the map in
     // messages ("target group 'app'"); empty means the quoted path. False when not a map.
     bool fields(const Entry& entry, std::initializer_list<Field> fields,
+                const std::string& context = {}) {
+        return this->fields(entry, std::vector<Field>(fields), context);
+    }
+    bool fields(const Entry& entry, const std::vector<Field>& fields,
                 const std::string& context = {});
     // The items of a list as entries named "path[i]"; nullopt (reported) when not a list.
     std::optional<std::vector<Entry>> items(const Entry& entry);
@@ -101,6 +105,18 @@ void Reader::integer(const Entry& entry, T& out, std::int64_t min, std::int64_t 
 std::string describe(const YAML::Node& node);
 std::string in_quotes(std::string_view path);
 std::string join(const std::vector<std::string>& items);
+
+// What the actions of one site may refer to.
+struct ActionScope {
+    const std::vector<TargetGroup>& groups;
+    std::string label;  // "site 'www'"
+    std::optional<std::filesystem::path> pages_root;  // set when the site has pages
+};
+// Adds a field for each action name; each one present is appended to `found`.
+void add_action_fields(std::vector<Field>& fields, std::vector<Entry>& found);
+// Exactly one action among `found` (reported otherwise), read with its options.
+std::optional<Action> read_action(Reader& r, const Entry& owner, const std::vector<Entry>& found,
+                                  const ActionScope& scope, const std::string& context);
 
 // The sections, in the order they must be read (sites refer to target groups).
 void read_server(Reader& reader, const Entry& entry, Server& server);

@@ -15,8 +15,15 @@ bool rule_matches(const CompiledRule& rule, const http::Request& request) {
 Decision to_decision(const Action& action, int site) {
     Decision d;
     d.site = site;
-    d.kind = action.kind == Action::Kind::store ? Decision::Kind::store : Decision::Kind::forward;
+    d.action = &action;
     d.group = action.group;
+    switch (action.kind) {
+    case Action::Kind::forward: d.kind = Decision::Kind::forward; break;
+    case Action::Kind::store: d.kind = Decision::Kind::store; break;
+    case Action::Kind::page: d.kind = Decision::Kind::page; break;
+    case Action::Kind::fixed: d.kind = Decision::Kind::fixed; break;
+    case Action::Kind::redirect: d.kind = Decision::Kind::redirect; break;
+    }
     return d;
 }
 

@@ -8,10 +8,11 @@
 namespace im::core {
 
 struct Decision {
-    enum class Kind { forward, store, no_site };
+    enum class Kind { forward, store, page, fixed, redirect, no_site };
     Kind kind = Kind::no_site;
     int site = -1;
-    int group = -1;  // forward
+    int group = -1;                     // forward
+    const Action* action = nullptr;     // the rule's action, inside the snapshot
 };
 
 Decision decide(const http::Request& request, const Snapshot& snapshot);

@@ -20,25 +20,73 @@ bool lowercase(std::string_view in, char* buf, std::string_view& out) {
     return true;
 }
 
-Action compile_action(const config::Action& a, const config::Config& config) {
+std::string retry_after_line(const config::Action& a) {
+    if (!a.retry_after) return {};
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*a.retry_after).count();
+    return "Retry-After: " + std::to_string(seconds) + "\r\n";
+}
+
+// A page answered with an error status must not be cached anywhere: once
+// the app is back, visitors must not keep seeing it.
+std::shared_ptr<const CompiledPage> compile_page(const config::Action& a, const pages::Store* store) {
+    const pages::File* file = store ? store->find(a.file) : nullptr;
+    if (!file) return nullptr;
+    auto page = std::make_shared<CompiledPage>();
+    page->file = file;
+    page->status = a.status;
+    const bool cacheable = a.status >= 200 && a.status < 300;
+    const std::string cache = "Cache-Control: " + (cacheable ? file->cache_control : std::string("no-store")) + "\r\n";
+    const bool varies = !file->gzip.empty() || !file->brotli.empty();
+    const std::string* etags[3] = {&file->etag, &file->etag_gzip, &file->etag_brotli};
+    const char* codings[3] = {nullptr, "gzip", "br"};
+    for (int i = 0; i < 3; ++i) {
+        std::string& h = page->headers[i];
+        h = "Content-Type: " + file->mime + "\r\nETag: " + *etags[i] + "\r\n" + cache;
+        h += retry_after_line(a);
+        if (varies) h += "Vary: Accept-Encoding\r\n";
+        if (codings[i]) h += std::string("Content-Encoding: ") + codings[i] + "\r\n";
+    }
+    return page;
+}
+
+Action compile_action(const config::Action& a, const config::Config& config,
+                      const pages::Store* store) {
     Action out;
-    out.kind = a.kind == config::Action::Kind::store ? Action::Kind::store : Action::Kind::forward;
-    if (out.kind == Action::Kind::forward) {
+    out.config = &a;
+    switch (a.kind) {
+    case config::Action::Kind::forward:
+        out.kind = Action::Kind::forward;
         for (std::size_t i = 0; i < config.target_groups.size(); ++i)
             if (config.target_groups[i].name == a.target_group) out.group = static_cast<int>(i);
+        break;
+    case config::Action::Kind::store: out.kind = Action::Kind::store; break;
+    case config::Action::Kind::page:
+        out.kind = Action::Kind::page;
+        out.page = compile_page(a, store);
+        break;
+    case config::Action::Kind::fixed:
+        out.kind = Action::Kind::fixed;
+        out.fixed_headers = "Content-Type: " + a.content_type + "\r\n" + retry_after_line(a);
+        break;
+    case config::Action::Kind::redirect: out.kind = Action::Kind::redirect; break;
     }
     return out;
 }
 
 SiteView compile_site(const config::Site& site, const config::Config& config,
-                      const StoreMap& stores) {
+                      std::shared_ptr<const pages::Store> store) {
     SiteView view;
     view.config = &site;
-    if (auto it = stores.find(site.name); it != stores.end()) view.store = it->second;
+    view.store = std::move(store);
     for (const auto& rule : site.rules)
-        view.rules.push_back(CompiledRule{rule.paths, compile_action(rule.action, config)});
-    view.default_action = compile_action(site.default_action, config);
+        view.rules.push_back(CompiledRule{rule.paths, compile_action(rule.action, config, view.store.get())});
+    view.default_action = compile_action(site.default_action, config, view.store.get());
     return view;
+}
+
+std::shared_ptr<const pages::Store> store_of(const StoreMap& stores, const std::string& site) {
+    auto it = stores.find(site);
+    return it == stores.end() ? nullptr : it->second;
 }
 
 }  // namespace
@@ -78,7 +126,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     s->endpoints = std::move(endpoints);
     for (std::size_t i = 0; i < config->sites.size(); ++i) {
         const auto& site = config->sites[i];
-        s->sites.push_back(compile_site(site, *config, stores));
+        s->sites.push_back(compile_site(site, *config, store_of(stores, site.name)));
         for (const auto& host : site.hosts) s->hosts.add(host, static_cast<int>(i));
         if (site.default_site) s->hosts.set_default(static_cast<int>(i));
     }
@@ -99,8 +147,9 @@ std::shared_ptr<const Snapshot> with_store(const Snapshot& s, const std::string&
                                            std::shared_ptr<const pages::Store> store,
                                            std::uint64_t generation) {
     auto copy = std::make_shared<Snapshot>(s);
+    // Page actions point into the store's files: recompile the site with it.
     for (auto& view : copy->sites)
-        if (view.config->name == site) view.store = store;
+        if (view.config->name == site) view = compile_site(*view.config, *copy->config, store);
     copy->generation = generation;
     return copy;
 }

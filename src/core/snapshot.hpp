@@ -17,10 +17,21 @@
 
 namespace im::core {
 
+// A page action's answer, prebuilt per content coding when the snapshot is
+// built, so serving it is a copy of bytes.
+struct CompiledPage {
+    const pages::File* file = nullptr;  // owned by the site's store (kept alive by SiteView)
+    int status = 200;
+    std::string headers[3];  // identity, gzip, brotli: Content-Type ... Retry-After lines
+};
+
 struct Action {
-    enum class Kind { forward, store };
+    enum class Kind { forward, store, page, fixed, redirect };
     Kind kind = Kind::forward;
-    int group = -1;  // index into Snapshot::config->target_groups, for forward
+    int group = -1;                              // forward: index into config->target_groups
+    const config::Action* config = nullptr;      // the declared action (status, body, location)
+    std::shared_ptr<const CompiledPage> page;    // page
+    std::string fixed_headers;                   // fixed: Content-Type (+ Retry-After)
 };
 
 struct CompiledRule {

@@ -110,6 +110,7 @@ struct Framing {
     std::optional<std::uint64_t> content_length;
     bool content_length_conflict = false;
     bool bad_content_length = false;
+    int transfer_encoding_fields = 0;
     int transfer_encodings = 0;  // elements seen across all Transfer-Encoding fields
     bool last_is_chunked = false;
     bool chunked_twice = false;
@@ -130,6 +131,7 @@ struct Framing {
         if (trim_ows(v).empty()) bad_content_length = true;
     }
     void transfer_encoding_field(std::string_view v) {
+        ++transfer_encoding_fields;
         if (trim_ows(v).empty()) te_garbage = true;
         for_each_element(v, [&](std::string_view item) {
             ++transfer_encodings;
@@ -146,7 +148,7 @@ struct Framing {
             else if (iequals(item, "upgrade")) connection_upgrade = true;
         });
     }
-    bool has_te() const { return transfer_encodings > 0; }
+    bool has_te() const { return transfer_encoding_fields > 0; }
 
     // 0 when the message framing is sound, else the status to answer.
     int verdict(int minor_version) const {

@@ -7,6 +7,7 @@
 #include <boost/asio/write.hpp>
 
 #include "core/decide.hpp"
+#include "http/answers.hpp"
 #include "http/client.hpp"
 #include "http/request_body.hpp"
 #include "server/worker.hpp"
@@ -106,47 +107,6 @@ int failure_status(upstream::Failure f) {
     }
 }
 
-// Answers from the page store; returns the status sent.
-int answer_from_store(Client& c, const core::SiteView& site, bool close, std::uint64_t& bytes) {
-    const auto& req = c.request;
-    if (!site.store) {
-        append_error(c.out, 404, close, c.worker.date.value());
-        return 404;
-    }
-    pages::Conditional cond{req.method, find_header(req.headers, "accept-encoding"),
-                            find_header(req.headers, "if-none-match"),
-                            find_header(req.headers, "if-modified-since")};
-    // The store wants origin-form: an absolute-form target ("http://h/p?q") is cut to "/p?q".
-    std::string_view origin(req.path.data(),
-                            static_cast<std::size_t>(req.target.data() + req.target.size() - req.path.data()));
-    auto answer = site.store->answer(origin, cond);
-    auto date = c.worker.date.value();
-    switch (answer.kind) {
-    case pages::Reply::Kind::ok:
-    case pages::Reply::Kind::not_modified: {
-        bool head = req.method == "HEAD";
-        append_reply(c.out, Reply{answer.status, answer.headers, answer.body, head, close}, date);
-        bytes = head ? 0 : answer.body.size();
-        return answer.status;
-    }
-    case pages::Reply::Kind::redirect: {
-        std::string headers = "Location: " + answer.location + "\r\n";
-        append_error(c.out, 301, close, date, headers);
-        return 301;
-    }
-    case pages::Reply::Kind::method_not_allowed:
-        append_error(c.out, 405, close, date, "Allow: GET, HEAD\r\n");
-        return 405;
-    case pages::Reply::Kind::bad_request:
-        append_error(c.out, 400, close, date);
-        return 400;
-    case pages::Reply::Kind::not_found:
-        break;
-    }
-    append_error(c.out, 404, close, date);
-    return 404;
-}
-
 // Serves one request whose head is in c.in[0, end). Returns whether the
 // connection stays open for another.
 asio::awaitable<bool> serve_request(Client& c, long end) {
@@ -197,12 +157,18 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
         }
     }
     std::uint64_t bytes = 0;
-    int status;
-    if (decision.kind == core::Decision::Kind::store) {
-        status = answer_from_store(c, snapshot->sites[decision.site], close, bytes);
-    } else {
-        status = 404;  // no site for this Host and no default site
-        append_error(c.out, status, close, c.worker.date.value());
+    int status = 404;
+    switch (decision.kind) {
+    case core::Decision::Kind::store:
+        status = answer_store(c, snapshot->sites[decision.site], close, bytes);
+        break;
+    case core::Decision::Kind::page: status = answer_page(c, *decision.action, close, bytes); break;
+    case core::Decision::Kind::fixed: status = answer_fixed(c, *decision.action, close, bytes); break;
+    case core::Decision::Kind::redirect: status = answer_redirect(c, *decision.action, close); break;
+    case core::Decision::Kind::forward:
+    case core::Decision::Kind::no_site:
+        append_error(c.out, status, close, c.worker.date.value());  // no site for this Host
+        break;
     }
     log_access(c, site_name, status, bytes, {}, -1, start);
     if (!c.carry.empty()) {

@@ -12,7 +12,15 @@
   /close-mid          promises 1000 bytes, sends 10, closes
   /close-early        closes without answering
   /ws                 WebSocket echo (RFC 6455 handshake, text/binary frames echoed)
+  /hop                200 with hop-by-hop response headers (Connection: X-Resp-Hop, Keep-Alive)
+  /stall-body/N       promises N bytes, sends half, then stalls for a minute
+  /stats              JSON counters: connections and requests seen (not counting /stats and
+                      /admin requests), and the last requests (method, target, headers, body)
+  /admin/health/fail  from now on /health answers 503 (/admin/health/ok: 200 again)
   anything else       200 "hello from NAME"
+
+Every response built by response() carries "X-Backend: NAME". With --delay MS every
+request except /health, /stats and /admin/* waits MS milliseconds before it is answered.
 """
 import argparse
 import asyncio
@@ -21,6 +29,10 @@ import hashlib
 import json
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+NAME = "app"
+DELAY_MS = 0
+STATE = {"connections": 0, "requests": 0, "health_ok": True, "log": []}
+LOG_KEEP = 2000
 
 
 async def read_head(reader):
@@ -70,7 +82,8 @@ async def read_body(reader, headers):
 
 
 def response(status, body=b"", headers=(), reason="OK"):
-    head = f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n"
+    head = (f"HTTP/1.1 {status} {reason}\r\nContent-Length: {len(body)}\r\n"
+            f"X-Backend: {NAME}\r\n")
     for n, v in headers:
         head += f"{n}: {v}\r\n"
     return head.encode() + b"\r\n" + body
@@ -115,25 +128,90 @@ async def websocket(reader, writer, headers):
         await writer.drain()
 
 
+class HeadWriter:
+    """For a HEAD request: passes the response head through and drops the body."""
+
+    def __init__(self, writer):
+        self.writer = writer
+        self.head = bytearray()
+        self.done = False
+
+    def write(self, data):
+        if self.done:
+            return
+        self.head += data
+        end = self.head.find(b"\r\n\r\n")
+        if end >= 0:
+            self.writer.write(bytes(self.head[:end + 4]))
+            self.done = True
+
+    async def drain(self):
+        await self.writer.drain()
+
+    def close(self):
+        self.writer.close()
+
+
 async def handle(reader, writer, name):
+    conn_id = None
+    real_writer = writer
     try:
         while True:
             try:
                 method, target, version, headers = await read_head(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
+            except (asyncio.IncompleteReadError, ConnectionError, ValueError):
                 return
+            writer = HeadWriter(real_writer) if method == "HEAD" else real_writer
             path = target.split("?", 1)[0]
+            control = path == "/stats" or path.startswith("/admin/")
+            if not control:
+                if conn_id is None:
+                    STATE["connections"] += 1
+                    conn_id = STATE["connections"]
+                STATE["requests"] += 1
+                entry = {"method": method, "target": target, "version": version,
+                         "headers": headers, "conn": conn_id, "body_length": None}
+                STATE["log"].append(entry)
+                del STATE["log"][:-LOG_KEEP]
             if path == "/ws" and (header(headers, "upgrade") or "").lower() == "websocket":
                 await websocket(reader, writer, headers)
                 return
             received = await read_body(reader, headers)
+            if not control:
+                entry["body_length"] = received
+                if DELAY_MS and path != "/health":
+                    await asyncio.sleep(DELAY_MS / 1000)
             parts = path.strip("/").split("/")
-            if path == "/health":
-                writer.write(response(200, b"ok"))
+            if path == "/stats":
+                body = json.dumps({k: STATE[k] for k in ("connections", "requests", "log")})
+                writer.write(response(200, body.encode(), [("Content-Type", "application/json")]))
+            elif path == "/admin/health/fail":
+                STATE["health_ok"] = False
+                writer.write(response(200, b"health now fails"))
+            elif path == "/admin/health/ok":
+                STATE["health_ok"] = True
+                writer.write(response(200, b"health now ok"))
+            elif path == "/health":
+                if STATE["health_ok"]:
+                    writer.write(response(200, b"ok"))
+                else:
+                    writer.write(response(503, b"unhealthy", reason="Service Unavailable"))
+            elif parts[0] == "hop":
+                writer.write(response(200, b"hop", [("Connection", "X-Resp-Hop, Keep-Alive"),
+                                                    ("X-Resp-Hop", "secret"),
+                                                    ("Keep-Alive", "timeout=5"),
+                                                    ("X-End-To-End", "yes")]))
+            elif parts[0] == "stall-body":
+                n = int(parts[1])
+                writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n".encode())
+                writer.write(b"s" * (n // 2))
+                await writer.drain()
+                await asyncio.sleep(60)
+                return
             elif parts[0] == "echo":
                 body = json.dumps({"method": method, "target": target, "version": version,
                                    "headers": headers, "body_length": received,
-                                   "backend": name}).encode()
+                                   "backend": name, "conn": conn_id}).encode()
                 writer.write(response(200, body, [("Content-Type", "application/json")]))
             elif parts[0] == "status":
                 writer.write(response(int(parts[1]), f"status {parts[1]} from {name}".encode(),
@@ -186,7 +264,7 @@ async def handle(reader, writer, name):
         pass
     finally:
         try:
-            writer.close()
+            real_writer.close()
         except Exception:
             pass
 
@@ -195,7 +273,10 @@ async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", default="app")
+    parser.add_argument("--delay", type=int, default=0, help="ms to wait before each answer")
     args = parser.parse_args()
+    global NAME, DELAY_MS
+    NAME, DELAY_MS = args.name, args.delay
     server = await asyncio.start_server(lambda r, w: handle(r, w, args.name), "127.0.0.1",
                                         args.port, limit=1 << 20)
     async with server:

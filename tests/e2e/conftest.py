@@ -1,6 +1,7 @@
 """Fixtures for end-to-end tests: the real intermission binary in front of
 real backend processes, on 127.0.0.1 ports chosen at run time. Every process
 a test starts is stopped when the test ends."""
+import json
 import os
 import signal
 import socket
@@ -50,9 +51,10 @@ def stop(proc, sig=signal.SIGTERM, timeout=10.0):
 class Backend:
     """tests/e2e/backend.py in its own process (so it can be killed and restarted)."""
 
-    def __init__(self, tmp_path, name, port=None):
+    def __init__(self, tmp_path, name, port=None, delay_ms=0):
         self.name = name
         self.port = port or free_port()
+        self.delay_ms = delay_ms
         self.log = tmp_path / f"backend-{name}-{self.port}.log"
         self.proc = None
 
@@ -63,10 +65,31 @@ class Backend:
     def start(self):
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [PYTHON, str(HERE / "backend.py"), "--port", str(self.port), "--name", self.name],
+                [PYTHON, str(HERE / "backend.py"), "--port", str(self.port), "--name", self.name,
+                 "--delay", str(self.delay_ms)],
                 stdout=log, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc)
         return self
+
+    def get(self, path, timeout=5.0):
+        """GET straight to this backend (not through the gateway)."""
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n"
+                      .encode())
+            data = b""
+            while True:
+                chunk = s.recv(1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+        return data.split(b"\r\n\r\n", 1)[1]
+
+    def stats(self):
+        """Connections and requests this backend has seen, and its request log."""
+        return json.loads(self.get("/stats"))
+
+    def requests_for(self, path_prefix):
+        return [e for e in self.stats()["log"] if e["target"].startswith(path_prefix)]
 
     def kill(self):
         if self.proc is not None:
@@ -112,13 +135,28 @@ class Gateway:
     def log_text(self):
         return self.log.read_text(errors="replace")
 
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def status_kib(self, field):
+        """A field of /proc/PID/status in KiB, e.g. VmHWM (peak RSS) or VmRSS."""
+        with open(f"/proc/{self.proc.pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+        raise KeyError(field)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
 
 @pytest.fixture
 def backend_factory(tmp_path):
     started = []
 
-    def make(name="app", port=None):
-        b = Backend(tmp_path, name, port).start()
+    def make(name="app", port=None, delay_ms=0):
+        b = Backend(tmp_path, name, port, delay_ms).start()
         started.append(b)
         return b
 
@@ -143,3 +181,45 @@ def gateway_factory(tmp_path):
 
 def run_binary(*args, timeout=30):
     return subprocess.run([BINARY, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def server_yaml(port, workers=2, limits="", timeouts="", extra=""):
+    """The `server:` section most tests use; limits/timeouts are flow maps' insides."""
+    out = f"""server:
+  workers: {workers}
+  listen: ["127.0.0.1:{port}"]
+  access_log: "off"
+"""
+    if limits:
+        out += f"  limits: {{{limits}}}\n"
+    if timeouts:
+        out += f"  timeouts: {{{timeouts}}}\n"
+    return out + extra
+
+
+def proxy_config(port, targets, workers=2, group_extra="", server_timeouts="", limits="",
+                 server_extra=""):
+    """One default site forwarding everything to the group `app`."""
+    targets = ", ".join(f'"{t}"' for t in targets)
+    return server_yaml(port, workers, limits, server_timeouts, server_extra) + f"""
+target_groups:
+  app:
+    targets: [{targets}]
+{group_extra}
+sites:
+  - name: www
+    default: true
+    default_action: {{forward: app}}
+"""
+
+
+def wait_until(predicate, timeout=5.0, interval=0.05):
+    """Polls predicate until it returns a true value; returns that value or None."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(interval)

@@ -376,11 +376,11 @@ TEST(ConfigLoad, FullConfigSites) {
     EXPECT_FALSE(www.pages->watch);
     ASSERT_EQ(www.rules.size(), 3u);
     EXPECT_EQ(www.rules[0].paths, (std::vector<std::string>{"/static/*", "/robots.txt"}));
-    EXPECT_EQ(www.rules[0].action, (Action{Action::Kind::store, ""}));
+    EXPECT_EQ(www.rules[0].action, (Action::of(Action::Kind::store, "")));
     EXPECT_EQ(www.rules[1].paths, (std::vector<std::string>{"/api/*"}));
-    EXPECT_EQ(www.rules[1].action, (Action{Action::Kind::forward, "api"}));
+    EXPECT_EQ(www.rules[1].action, (Action::of(Action::Kind::forward, "api")));
     EXPECT_TRUE(www.rules[2].paths.empty());
-    EXPECT_EQ(www.default_action, (Action{Action::Kind::forward, "app"}));
+    EXPECT_EQ(www.default_action, (Action::of(Action::Kind::forward, "app")));
 
     const Site& blog = r.config->sites[1];
     EXPECT_FALSE(blog.default_site);
@@ -389,7 +389,7 @@ TEST(ConfigLoad, FullConfigSites) {
     EXPECT_TRUE(blog.pages->compress);
     EXPECT_TRUE(blog.pages->watch);
     // Without a default_action a site with pages serves them.
-    EXPECT_EQ(blog.default_action, (Action{Action::Kind::store, ""}));
+    EXPECT_EQ(blog.default_action, (Action::of(Action::Kind::store, "")));
 }
 
 TEST(ConfigLoad, MinimalConfigGetsDefaults) {
@@ -745,7 +745,7 @@ TEST(ConfigErrors, RuleWithTwoActions) {
 TEST(ConfigErrors, RuleWithoutAction) {
     auto yaml = kMinimal + "    rules:\n      - match: {path: /x}\n";
     expect_one_error(load(yaml), 11, 9,
-                     "rule 1 of site 'www' has no action (expected one of: forward, store)");
+                     "rule 1 of site 'www' has no action (expected one of: forward, store, page, fixed, redirect)");
 }
 
 TEST(ConfigErrors, DefaultActionWithoutAction) {

@@ -1,0 +1,195 @@
+#!/usr/bin/env bash
+# bench/run.sh - intermission against nginx and HAProxy, side by side, in one run.
+#
+# Scenarios:
+#   page   every request gets bench/maintenance.html as HTTP 503
+#          (text/html; charset=utf-8, Cache-Control: no-store, Retry-After: 120, ETag)
+#   proxy  every request is forwarded to one shared backend (one nginx worker
+#          answering 200 "hello") over keep-alive upstream connections
+#
+# Each round, for each scenario, each server in turn (the order rotates every
+# round) is started from a config generated from bench/conf/*.in, checked with
+# one request (preflight), warmed up, then measured with
+#   wrk -t1 -c<C> -d<DURATION>s --latency
+# for each C in CONNS, and stopped. Recorded per measurement: requests/s,
+# p50/p99 latency, errors (wrong status class + socket errors), peak RSS
+# (VmHWM summed over the server's processes) and the server's own CPU time
+# (utime+stime from /proc) per request. The summary takes the median over
+# rounds and compares intermission with each peer against the targets.
+#
+# Usage:   bench/run.sh                                  (defaults, ~10 minutes)
+#          ROUNDS=1 DURATION=3 CONNS=64 bench/run.sh     (quick smoke run)
+# Knobs (environment):
+#   ROUNDS=3  DURATION=8 (s)  WARMUP=2 (s)  CONNS="64 256"  WRK_THREADS=1
+#   SCENARIOS="page proxy"  SERVERS="intermission nginx haproxy"  WORKERS=2
+#   INTERMISSION_BIN=build/release/intermission (relative to the repository)
+#   PORT, BACKEND_PORT: the 127.0.0.1 ports (default: free ports picked at start)
+#   OUT=bench/results/<UTC timestamp>
+#   QUIET_PCT=15 QUIET_MAX=20: before each server start, wait up to QUIET_MAX s
+#     for the machine to be at most QUIET_PCT % busy
+#   RETRIES=2: a measurement during which processes outside the benchmark used
+#     more than 10% of the machine is repeated up to RETRIES times
+#
+# Output in $OUT: summary.md (also printed), results.csv (one row per
+# measurement), skipped.csv (server runs that could not be measured, and
+# why), env.txt (machine, versions, parameters), raw/ (wrk output, preflight
+# headers), run/ (generated configs, server logs).
+
+set -u -o pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO="$(dirname "$BENCH")"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-8}"
+WARMUP="${WARMUP:-2}"
+CONNS="${CONNS:-64 256}"
+WRK_THREADS="${WRK_THREADS:-1}"
+SCENARIOS="${SCENARIOS:-page proxy}"
+SERVERS="${SERVERS:-intermission nginx haproxy}"
+WORKERS="${WORKERS:-2}"
+INTERMISSION_BIN="${INTERMISSION_BIN:-build/release/intermission}"
+case "$INTERMISSION_BIN" in /*) ;; *) INTERMISSION_BIN="$REPO/$INTERMISSION_BIN" ;; esac
+QUIET_PCT="${QUIET_PCT:-15}"
+QUIET_MAX="${QUIET_MAX:-20}"
+RETRIES="${RETRIES:-2}"
+OUT="${OUT:-$BENCH/results/$(date -u +%Y%m%dT%H%M%SZ)}"
+mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
+RUN="$OUT/run"                   # generated configs, logs, nginx temp dirs
+PAGES="$RUN/pages"               # the page store / document root: maintenance.html only
+CLK_TCK="$(getconf CLK_TCK)"
+# HAProxy has no ETag of its own: give it a hash of the page
+PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
+
+SERVER_PID=""; BACKEND_PID=""; WRK_PID=""
+T0=$(date +%s)
+
+cleanup() {
+    # wrk first (its subshell then reaps it), then the server and the backend
+    [ -n "$WRK_PID" ] && for p in $(ps -o pid= --ppid "$WRK_PID"); do stop_pid "$p"; done
+    stop_pid "$WRK_PID"; stop_pid "$SERVER_PID"; stop_pid "$BACKEND_PID"
+    WRK_PID=""; SERVER_PID=""; BACKEND_PID=""
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# ------------------------------------------------------------------ checks
+
+for t in wrk curl nginx haproxy ss ps awk sed sha256sum python3; do
+    command -v "$t" >/dev/null || die "$t is not installed"
+done
+for s in $SERVERS; do
+    case "$s" in intermission|nginx|haproxy) ;; *) die "unknown server '$s' (intermission nginx haproxy)" ;; esac
+done
+for s in $SCENARIOS; do
+    case "$s" in page|proxy) ;; *) die "unknown scenario '$s' (page proxy)" ;; esac
+done
+case " $SERVERS " in *" intermission "*)
+    [ -x "$INTERMISSION_BIN" ] || die "$INTERMISSION_BIN not found: build it with 'bash scripts/build.sh release' or set INTERMISSION_BIN" ;;
+esac
+
+# wrk -c256 plus the servers' sockets need more than the usual 1024 descriptors
+hard=$(ulimit -Hn); [ "$hard" = unlimited ] && hard=65536
+ulimit -n "$hard" 2>/dev/null || true
+
+PORT="${PORT:-$(pick_port)}" || die "no free port"
+BACKEND_PORT="${BACKEND_PORT:-$(pick_port "$PORT")}" || die "no free port"
+[ "$PORT" != "$BACKEND_PORT" ] || die "PORT and BACKEND_PORT are the same"
+port_in_use "$PORT" && die "127.0.0.1:$PORT is in use"
+port_in_use "$BACKEND_PORT" && die "127.0.0.1:$BACKEND_PORT is in use"
+URL="http://127.0.0.1:$PORT/"
+
+# ------------------------------------------------------------------ setup
+
+mkdir -p "$OUT/raw" "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$PAGES"
+cp "$BENCH/maintenance.html" "$PAGES/"
+for tpl in "$BENCH"/conf/*.in; do
+    render "$tpl" "$RUN/conf/$(basename "$tpl" .in)"
+done
+
+{
+    echo "date_utc: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "kernel: $(uname -r)"
+    echo "cpus: $(nproc) ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
+    echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    echo "loadavg_at_start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "params: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=\"$CONNS\" WRK_THREADS=$WRK_THREADS WORKERS=$WORKERS SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\""
+    echo "ports: server 127.0.0.1:$PORT  backend 127.0.0.1:$BACKEND_PORT"
+    echo "page: $(wc -c <"$BENCH/maintenance.html") bytes, etag for haproxy $PAGE_ETAG"
+    echo "intermission: $INTERMISSION_BIN ($("$INTERMISSION_BIN" --version 2>&1 | head -1))"
+    echo "intermission_commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ has uncommitted changes)')"
+    echo "nginx: $(nginx -v 2>&1)"
+    echo "haproxy: $(haproxy -v 2>&1 | head -1)"
+    echo "wrk: $(wrk -v 2>&1 | head -1)"
+} >"$OUT/env.txt"
+echo "$CSV_HEADER" >"$OUT/results.csv"
+echo "round,scenario,server,reason" >"$OUT/skipped.csv"
+log "results -> $OUT  (server port $PORT, backend port $BACKEND_PORT)"
+
+skip() {   # skip ROUND SCENARIO SERVER REASON  (paths shown relative to $OUT)
+    local why="${4//$OUT\//}"
+    log "  SKIPPED $3 $2: $why"
+    echo "$1,$2,$3,\"$(echo "$why" | tr '"' "'")\"" >>"$OUT/skipped.csv"
+}
+
+# ------------------------------------------------------------------ rounds
+
+start_backend
+log "backend: nginx (1 worker) on 127.0.0.1:$BACKEND_PORT, PID $BACKEND_PID"
+
+# rotate LIST by N: "a b c" 1 -> "b c a"
+rotate() {
+    local -a a; read -r -a a <<<"$1"
+    local n=${#a[@]} i
+    for ((i = 0; i < n; i++)); do printf '%s ' "${a[$(( (i + $2) % n ))]}"; done
+}
+
+for round in $(seq 1 "$ROUNDS"); do
+    for sc in $SCENARIOS; do
+        for server in $(rotate "$SERVERS" $((round - 1))); do
+            if ! why=$(config_check "$server" "$sc"); then
+                skip "$round" "$sc" "$server" "$why"; continue
+            fi
+            q=$(wait_quiet)
+            log "round $round/$ROUNDS  $sc  $server  (machine ${q}% busy before start)"
+            start_server "$server" "$sc"
+            if ! wait_up "$SERVER_PID" "$PORT"; then
+                skip "$round" "$sc" "$server" "did not come up (see run/logs/$server-$sc.log)"
+                stop_pid "$SERVER_PID"; SERVER_PID=""; continue
+            fi
+            pf=$(preflight "$server" "$sc" "$round")
+            case "$pf" in
+            fail*) skip "$round" "$sc" "$server" "preflight $pf"
+                   stop_pid "$SERVER_PID"; SERVER_PID=""; continue ;;
+            warn*) log "  preflight $pf (measured anyway, flagged in the summary)" ;;
+            esac
+            wrk -t"$WRK_THREADS" -c"${CONNS%% *}" -d"${WARMUP}s" "$URL" >/dev/null 2>&1
+            for c in $CONNS; do
+                attempt=1
+                while :; do
+                    measure "$round" "$sc" "$server" "$c" "$pf" "$attempt"
+                    [ "$DISTURBED" = 0 ] || [ "$attempt" -gt "$RETRIES" ] && break
+                    log "    disturbed by other load; waiting for quiet, then measuring again"
+                    wait_quiet >/dev/null
+                    attempt=$((attempt + 1))
+                done
+                echo "$ROW" >>"$OUT/results.csv"
+            done
+            stop_pid "$SERVER_PID"; SERVER_PID=""
+            sleep 1
+        done
+    done
+done
+cleanup
+
+# ------------------------------------------------------------------ summary
+
+T1=$(date +%s)
+python3 "$BENCH/summarize.py" --out "$OUT" --servers "$SERVERS" --scenarios "$SCENARIOS" \
+    --conns "$CONNS" --rounds "$ROUNDS" --duration "$DURATION" --wrk-threads "$WRK_THREADS" \
+    --seconds $((T1 - T0)) >"$OUT/summary.md" || die "summary failed"
+cat "$OUT/summary.md"
+rm -rf "$RUN/nginx-tmp" "$RUN/others.snap" "$RUN/others.now"
+log "done in $((T1 - T0)) s; files in $OUT"

@@ -1,0 +1,299 @@
+"""Forwarding: keep-alive and pipelining on the client side, connection reuse on the upstream
+side, the headers a proxy adds and removes, request details passed through, and the access
+log."""
+import json
+import re
+import time
+
+import requests
+
+from conftest import free_port, proxy_config, server_yaml, wait_until
+from rawhttp import Conn, exchange
+
+
+def start(backend_factory, gateway_factory, tmp_path=None, workers=2, server_extra=""):
+    app = backend_factory("app")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [app.address], workers=workers,
+                                      server_extra=server_extra), port)
+    return app, gw
+
+
+def echo(r):
+    assert r.status_code == 200, r.text
+    return json.loads(r.text)
+
+
+def header_values(seen, name):
+    return [v for n, v in seen["headers"] if n.lower() == name.lower()]
+
+
+# --- client side: keep-alive and pipelining -------------------------------------------------
+
+def test_keep_alive_serves_several_requests_on_one_connection(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    with Conn(gw.port) as c:
+        for i in range(5):
+            c.send(f"GET /k{i} HTTP/1.1\r\nHost: a\r\n\r\n")
+            r = c.read_response()
+            assert r.status == 200
+            assert r.body == b"hello from app"
+            assert (r.header("connection") or "").lower() != "close"
+        assert not c.closed_by_peer(0.3)
+
+
+def test_http10_request_gets_an_answer_and_close(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    with Conn(gw.port) as c:
+        c.send("GET /old HTTP/1.0\r\nHost: a\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"hello from app"
+        assert c.closed_by_peer(2)
+
+
+def test_connection_close_is_honoured(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    with Conn(gw.port) as c:
+        c.send("GET /x HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200
+        assert (r.header("connection") or "").lower() == "close"
+        assert c.closed_by_peer(2)
+
+
+def test_pipelined_requests_answered_in_order(tmp_path, backend_factory, gateway_factory):
+    app = backend_factory("app")
+    pages = tmp_path / "pages"
+    (pages / "static").mkdir(parents=True)
+    (pages / "static" / "a.txt").write_text("static a\n")
+    port = free_port()
+    gw = gateway_factory(server_yaml(port) + f"""
+target_groups:
+  app:
+    targets: ["{app.address}"]
+sites:
+  - name: www
+    default: true
+    pages: {{root: "{pages}"}}
+    rules:
+      - match: {{path: "/static/*"}}
+        store: {{}}
+    default_action: {{forward: app}}
+""", port)
+    # The slow first answer must not let the quicker ones overtake it.
+    batch = (b"GET /slow/300 HTTP/1.1\r\nHost: a\r\n\r\n"
+             b"GET /static/a.txt HTTP/1.1\r\nHost: a\r\n\r\n"
+             b"POST /echo/post HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+             b"GET /status/404 HTTP/1.1\r\nHost: a\r\n\r\n"
+             b"HEAD /static/a.txt HTTP/1.1\r\nHost: a\r\n\r\n"
+             b"GET /echo/last HTTP/1.1\r\nHost: a\r\n\r\n")
+    with Conn(gw.port) as c:
+        c.send(batch)
+        r1 = c.read_response()
+        r2 = c.read_response()
+        r3 = c.read_response()
+        r4 = c.read_response()
+        r5 = c.read_response("HEAD")
+        r6 = c.read_response()
+    assert (r1.status, r1.body) == (200, b"slow")
+    assert (r2.status, r2.body) == (200, b"static a\n")
+    e3 = json.loads(r3.body)
+    assert (r3.status, e3["method"], e3["target"], e3["body_length"]) == (200, "POST", "/echo/post", 5)
+    assert r4.status == 404 and r4.body == b"status 404 from app"
+    assert r5.status == 200 and r5.header("content-length") == "9"
+    assert json.loads(r6.body)["target"] == "/echo/last"
+
+
+def test_many_pipelined_requests_in_one_send(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    n = 100
+    batch = b"".join(f"GET /echo/{i} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for i in range(n))
+    with Conn(gw.port) as c:
+        c.send(batch)
+        targets = [json.loads(c.read_response().body)["target"] for _ in range(n)]
+    assert targets == [f"/echo/{i}" for i in range(n)]
+
+
+# --- upstream side: keep-alive reuse --------------------------------------------------------
+
+def test_upstream_connections_are_reused(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    with requests.Session() as s:
+        for i in range(30):
+            assert s.get(gw.url + f"/u{i}", timeout=5).status_code == 200
+    for i in range(10):  # new client connections, same worker pool
+        assert requests.get(gw.url + f"/v{i}", timeout=5).status_code == 200
+    stats = app.stats()
+    assert stats["requests"] == 40
+    assert stats["connections"] <= 2, f"{stats['connections']} upstream connections for 40 requests"
+
+
+def test_upstream_reuse_with_two_workers(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory, workers=2)
+    for i in range(40):
+        assert requests.get(gw.url + f"/v{i}", timeout=5).status_code == 200
+    stats = app.stats()
+    assert stats["requests"] == 40
+    assert stats["connections"] <= 4, stats["connections"]
+
+
+def test_pool_max_connections_limits_concurrent_upstream_connections(backend_factory,
+                                                                     gateway_factory):
+    app = backend_factory("app")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [app.address], workers=1,
+                                      group_extra="    pool: {max_connections: 2}\n"), port)
+    import threading
+    results = []
+
+    def one(i):
+        try:
+            results.append(requests.get(gw.url + f"/slow/300?{i}", timeout=10).status_code)
+        except requests.RequestException as e:
+            results.append(repr(e))
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = app.stats()
+    assert stats["connections"] <= 2, stats["connections"]
+    # Requests beyond the limit wait for a free connection or get a clean 5xx, never hang.
+    assert len(results) == 6 and all(r == 200 or r in (502, 503, 504) for r in results), results
+    assert results.count(200) >= 2
+
+
+# --- headers -------------------------------------------------------------------------------
+
+def test_hop_by_hop_request_headers_are_removed(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    r = exchange(gw.port,
+                 b"GET /echo HTTP/1.1\r\nHost: www.example.com\r\n"
+                 b"Connection: keep-alive, X-Hop-Custom, x-other-hop\r\n"
+                 b"X-Hop-Custom: secret\r\nX-Other-Hop: also secret\r\n"
+                 b"Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
+                 b"TE: trailers\r\nTrailer: X-T\r\nUpgrade: h2c\r\n"
+                 b"X-End-To-End: kept\r\n\r\n")
+    seen = json.loads(r.body)
+    names = {n.lower() for n, _ in seen["headers"]}
+    for hop in ("x-hop-custom", "x-other-hop", "keep-alive", "proxy-connection", "te",
+                "trailer", "upgrade"):
+        assert hop not in names, f"{hop} was forwarded: {seen['headers']}"
+    for n, v in seen["headers"]:
+        if n.lower() == "connection":
+            assert "x-hop-custom" not in v.lower(), v
+    assert header_values(seen, "x-end-to-end") == ["kept"]
+
+
+def test_hop_by_hop_response_headers_are_removed(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    with Conn(gw.port) as c:
+        c.send("GET /hop HTTP/1.1\r\nHost: a\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"hop"
+        assert r.header("x-resp-hop") is None, r.headers
+        assert r.header("keep-alive") is None, r.headers
+        assert r.header("x-end-to-end") == "yes"
+        # The upstream's Connection header did not close the client connection either.
+        c.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert c.read_response().body == b"hello from app"
+
+
+def test_forwarded_headers_are_added(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    seen = echo(requests.get(gw.url + "/echo", headers={"Host": "shop.example.com"}, timeout=5))
+    assert header_values(seen, "x-forwarded-for") == ["127.0.0.1"]
+    assert header_values(seen, "x-forwarded-proto") == ["http"]
+    assert header_values(seen, "x-forwarded-host") == ["shop.example.com"]
+    assert header_values(seen, "host") == ["shop.example.com"]
+    via = header_values(seen, "via")
+    assert len(via) == 1 and via[0].endswith("1.1 intermission"), via
+
+
+def test_x_forwarded_for_is_appended_not_replaced(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    seen = echo(requests.get(gw.url + "/echo", headers={"X-Forwarded-For": "203.0.113.7"},
+                             timeout=5))
+    xff = ", ".join(header_values(seen, "x-forwarded-for"))
+    assert re.fullmatch(r"203\.0\.113\.7,\s*127\.0\.0\.1", xff), xff
+
+
+def test_client_x_forwarded_proto_and_host_are_not_trusted(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    seen = echo(requests.get(gw.url + "/echo", headers={"Host": "real.example.com",
+                                                        "X-Forwarded-Proto": "https",
+                                                        "X-Forwarded-Host": "evil.example.com"},
+                             timeout=5))
+    assert header_values(seen, "x-forwarded-proto") == ["http"]
+    assert header_values(seen, "x-forwarded-host") == ["real.example.com"]
+
+
+def test_via_is_appended_to_request_and_response(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    r = requests.get(gw.url + "/echo", headers={"Via": "1.0 upstream-cdn"}, timeout=5)
+    seen = echo(r)
+    via = ", ".join(header_values(seen, "via"))
+    assert re.fullmatch(r"1\.0 upstream-cdn,\s*1\.1 intermission", via), via
+    assert r.headers["Via"].endswith("1.1 intermission")
+
+
+def test_request_details_pass_through(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    r = requests.put(gw.url + "/echo/some/path?q=1&b=%20x", data=b"x" * 1234,
+                     headers={"X-Custom": "v1", "Cookie": "a=b", "Authorization": "Bearer t"},
+                     timeout=5)
+    seen = echo(r)
+    assert seen["method"] == "PUT"
+    assert seen["target"] == "/echo/some/path?q=1&b=%20x"
+    assert seen["body_length"] == 1234
+    assert header_values(seen, "x-custom") == ["v1"]
+    assert header_values(seen, "cookie") == ["a=b"]
+    assert header_values(seen, "authorization") == ["Bearer t"]
+    assert seen["version"] == "HTTP/1.1"
+    for method in ("DELETE", "PATCH", "OPTIONS"):
+        assert echo(requests.request(method, gw.url + "/echo", timeout=5))["method"] == method
+
+
+def test_upstream_status_and_headers_pass_through(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    for status in (201, 301, 404, 418):
+        r = requests.get(gw.url + f"/status/{status}", allow_redirects=False, timeout=5)
+        assert r.status_code == status
+        assert r.text == f"status {status} from app"
+        assert r.headers["X-Backend"] == "app"
+
+
+def test_head_request_forwarded_without_body(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    with Conn(gw.port) as c:
+        c.send("HEAD /bytes/5000 HTTP/1.1\r\nHost: a\r\n\r\nGET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        r = c.read_response("HEAD")
+        assert r.status == 200
+        # The next bytes must be the next response, not a stray body.
+        r2 = c.read_response()
+        assert r2.status == 200 and r2.body == b"hello from app"
+
+
+# --- access log -----------------------------------------------------------------------------
+
+def test_access_log_line_per_request(tmp_path, backend_factory, gateway_factory):
+    app = backend_factory("app")
+    port = free_port()
+    log = tmp_path / "access.log"
+    config = proxy_config(port, [app.address]).replace('access_log: "off"', f'access_log: "{log}"')
+    gw = gateway_factory(config, port)
+    requests.get(gw.url + "/bytes/1234", timeout=5)
+    requests.get(gw.url + "/status/404", timeout=5)
+    lines = wait_until(lambda: [l for l in log.read_text().splitlines() if l.strip()]
+                       if log.exists() and len(log.read_text().splitlines()) >= 2 else None, 5)
+    assert lines, "no access log lines"
+    first = next(l for l in lines if "/bytes/1234" in l)
+    assert '"GET /bytes/1234 HTTP/1.1" 200 1234' in first, first
+    assert "site=www" in first
+    assert f"target={app.address}" in first
+    assert re.search(r"upstream_ms=\d+(\.\d+)?", first), first
+    assert re.search(r"total_ms=\d+(\.\d+)?", first), first
+    assert first.split()[1] == "127.0.0.1"
+    second = next(l for l in lines if "/status/404" in l)
+    assert '"GET /status/404 HTTP/1.1" 404' in second, second
