@@ -3,6 +3,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <sys/resource.h>
+
+#include <csignal>
 #include <iostream>
 
 #include "config/config.hpp"
@@ -30,7 +33,19 @@ void set_log_level(const std::string& level) {
     spdlog::set_level(spdlog::level::from_str(level));
 }
 
+// Every client and upstream connection is a descriptor; the default soft
+// limit (1024) would cap a gateway far below what the machine can serve.
+void raise_descriptor_limit() {
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+}
+
 int serve(const std::string& path) {
+    raise_descriptor_limit();
+    std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error code, not a death
     im::server::Loaded deps;
     auto config = load_or_report(path, &deps);
     if (!config) {

@@ -38,7 +38,9 @@ public:
     void begin_drain();  // stop accepting; finish in-flight requests; close idle
     void stop();
 
-    boost::asio::io_context io{1};
+    // One thread runs it: no locking for socket operations; posts from the
+    // control thread (snapshots, drain) stay thread-safe.
+    boost::asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
     const std::shared_ptr<const core::Snapshot>& snapshot() const { return snapshot_; }
     unsigned index() const { return index_; }
     bool draining() const { return draining_; }

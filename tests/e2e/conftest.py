@@ -147,6 +147,10 @@ class Gateway:
                     return int(line.split()[1])
         raise KeyError(field)
 
+    def fd_count(self):
+        """Open file descriptors of the gateway process (sockets included)."""
+        return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
