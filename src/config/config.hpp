@@ -3,6 +3,7 @@
 // docs/configuration.md documents each key.
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -111,11 +112,27 @@ struct PageStore {
     bool watch = true;     // pick up changed files without a restart (inotify)
 };
 
+// An IP network ("10.0.0.0/8", "2001:db8::/32") or one address.
+struct Cidr {
+    std::array<std::uint8_t, 16> bytes{};  // IPv4 as IPv4-mapped IPv6 (::ffff:a.b.c.d)
+    int prefix = 128;                      // over the 16 bytes: IPv4 /8 is 96 + 8
+    std::string text;                      // as written, for messages
+    bool contains(const std::array<std::uint8_t, 16>& address) const;
+    bool operator==(const Cidr&) const = default;
+};
+
+struct WeightedGroup {
+    std::string group;
+    unsigned weight = 1;
+    bool operator==(const WeightedGroup&) const = default;
+};
+
 // What a rule does with a request.
 struct Action {
     enum class Kind { forward, store, page, fixed, redirect };
     Kind kind = Kind::forward;
-    std::string target_group;  // forward
+    std::string target_group;  // forward to one group
+    std::vector<WeightedGroup> weighted;  // forward split by weight (canaries); then target_group is empty
     std::string file;          // page: a file of the site's page store, e.g. "/maintenance.html"
     int status = 200;          // page, fixed, redirect
     std::optional<Duration> retry_after;  // page, fixed: a Retry-After header
@@ -131,10 +148,86 @@ struct Action {
     }
 };
 
-// A rule: every condition must match (AND); within one condition any value (OR).
+struct HeaderMatch {
+    std::string name;                 // case-insensitive
+    std::vector<std::string> values;  // globs, any may match
+    bool operator==(const HeaderMatch&) const = default;
+};
+
+struct QueryMatch {
+    std::string key;
+    std::vector<std::string> values;  // globs, any may match; empty = the key is present
+    bool operator==(const QueryMatch&) const = default;
+};
+
+// Conditions of a rule: every condition present must match (AND); within
+// one condition any of its values may (OR). No condition: matches all.
+struct Match {
+    std::vector<std::string> paths;    // globs on the normalized path
+    std::vector<std::string> hosts;    // globs on the lowercased Host without port
+    std::vector<std::string> methods;  // exact, uppercase
+    std::vector<HeaderMatch> headers;
+    std::vector<QueryMatch> query;
+    std::vector<Cidr> sources;         // the client address
+    bool operator==(const Match&) const = default;
+};
+
 struct Rule {
-    std::vector<std::string> paths;  // globs on the decoded path; empty = any
+    Match match;
     Action action;
+};
+
+// A planned maintenance window, as UTC seconds since the epoch.
+struct Window {
+    std::int64_t start = 0;
+    std::int64_t end = 0;
+    std::string reason;
+    bool operator==(const Window&) const = default;
+};
+
+// Who still sees the real site while visitors get the maintenance page.
+struct Bypass {
+    std::string header_name;   // empty = no header bypass
+    std::string header_value;  // the secret; from `value` or `value_file`
+    std::vector<Cidr> sources;
+    std::string cookie_secret;  // HMAC key; empty = no cookie bypass
+    std::string cookie_path = "/.intermission/bypass";  // visiting it with ?token= sets the cookie
+    std::string cookie_name = "intermission_bypass";
+    Duration cookie_ttl = std::chrono::hours(1);
+};
+
+struct Maintenance {
+    bool enabled = false;  // on at start-up (runtime state set through the API wins)
+    std::string reason;
+    std::string message = "This site is down for maintenance. Please try again later.";
+    std::optional<std::int64_t> until;  // expected end, UTC seconds; drives Retry-After
+    std::string page = "/maintenance.html";  // page store file for browsers
+    int status = 503;
+    Duration retry_after = std::chrono::minutes(5);  // when no end is known
+    std::vector<std::string> allow;  // path globs answered as usual (the page's assets, robots.txt)
+    std::vector<Window> windows;
+    Bypass bypass;
+};
+
+// Failures to reach the application, besides upstream statuses.
+enum class GatewayFailure { connect_failed, reset, timeout, no_healthy_target, bad_response };
+
+// The CDN's custom error response: which upstream statuses or gateway
+// failures get which page, with which status.
+struct ErrorPage {
+    std::vector<StatusRange> statuses;
+    std::vector<GatewayFailure> failures;
+    std::string page;                     // page store file
+    std::optional<int> status;            // response code override; default: the original
+    std::optional<Duration> retry_after;
+    bool operator==(const ErrorPage&) const = default;
+};
+
+// What visitors get when no target of the group is healthy.
+struct Outage {
+    std::string page;  // page store file; default: the maintenance page
+    int status = 503;
+    Duration retry_after = std::chrono::seconds(30);
 };
 
 struct Site {
@@ -144,6 +237,9 @@ struct Site {
     std::optional<PageStore> pages;
     std::vector<Rule> rules;  // in priority order, first match wins
     Action default_action;    // when no rule matches
+    Maintenance maintenance;
+    std::vector<ErrorPage> errors;  // first match wins
+    Outage outage;
 };
 
 struct Config {

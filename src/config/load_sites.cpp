@@ -132,7 +132,7 @@ void read_match(Reader& r, const Entry& entry, Rule& rule) {
                              if (globs && globs->empty())
                                  r.error(e, "expected at least one glob for " + in_quotes(e.path));
                              for (const auto& g : globs.value_or(std::vector<Entry>{}))
-                                 read_glob(r, g, rule.paths.emplace_back());
+                                 read_glob(r, g, rule.match.paths.emplace_back());
                          }},
                     });
 }

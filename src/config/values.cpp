@@ -248,3 +248,17 @@ bool is_valid_name(std::string_view name) {
 }
 
 }  // namespace im::config
+
+namespace im::config {
+
+bool Cidr::contains(const std::array<std::uint8_t, 16>& address) const {
+    int full = prefix / 8;
+    for (int i = 0; i < full; ++i)
+        if (address[static_cast<std::size_t>(i)] != bytes[static_cast<std::size_t>(i)]) return false;
+    int bits = prefix % 8;
+    if (bits == 0) return true;
+    auto mask = static_cast<std::uint8_t>(0xff << (8 - bits));
+    return (address[static_cast<std::size_t>(full)] & mask) == (bytes[static_cast<std::size_t>(full)] & mask);
+}
+
+}  // namespace im::config

@@ -79,7 +79,7 @@ SiteView compile_site(const config::Site& site, const config::Config& config,
     view.config = &site;
     view.store = std::move(store);
     for (const auto& rule : site.rules)
-        view.rules.push_back(CompiledRule{rule.paths, compile_action(rule.action, config, view.store.get())});
+        view.rules.push_back(CompiledRule{rule.match.paths, compile_action(rule.action, config, view.store.get())});
     view.default_action = compile_action(site.default_action, config, view.store.get());
     return view;
 }

@@ -375,11 +375,11 @@ TEST(ConfigLoad, FullConfigSites) {
     EXPECT_FALSE(www.pages->compress);
     EXPECT_FALSE(www.pages->watch);
     ASSERT_EQ(www.rules.size(), 3u);
-    EXPECT_EQ(www.rules[0].paths, (std::vector<std::string>{"/static/*", "/robots.txt"}));
+    EXPECT_EQ(www.rules[0].match.paths, (std::vector<std::string>{"/static/*", "/robots.txt"}));
     EXPECT_EQ(www.rules[0].action, (Action::of(Action::Kind::store, "")));
-    EXPECT_EQ(www.rules[1].paths, (std::vector<std::string>{"/api/*"}));
+    EXPECT_EQ(www.rules[1].match.paths, (std::vector<std::string>{"/api/*"}));
     EXPECT_EQ(www.rules[1].action, (Action::of(Action::Kind::forward, "api")));
-    EXPECT_TRUE(www.rules[2].paths.empty());
+    EXPECT_TRUE(www.rules[2].match.paths.empty());
     EXPECT_EQ(www.default_action, (Action::of(Action::Kind::forward, "app")));
 
     const Site& blog = r.config->sites[1];

@@ -23,6 +23,13 @@ config::Action store() {
     return a;
 }
 
+config::Rule rule(std::vector<std::string> paths, config::Action action) {
+    config::Rule r;
+    r.match.paths = std::move(paths);
+    r.action = std::move(action);
+    return r;
+}
+
 std::shared_ptr<const config::Config> sample_config() {
     auto c = std::make_shared<config::Config>();
     for (const char* name : {"app", "api"}) {
@@ -34,8 +41,8 @@ std::shared_ptr<const config::Config> sample_config() {
     config::Site www;
     www.name = "www";
     www.hosts = {"www.example.com", "*.example.com"};
-    www.rules.push_back({{"/static/*", "/robots.txt"}, store()});
-    www.rules.push_back({{"/api/*"}, forward("api")});
+    www.rules.push_back(rule({"/static/*", "/robots.txt"}, store()));
+    www.rules.push_back(rule({"/api/*"}, forward("api")));
     www.default_action = forward("app");
     c->sites.push_back(www);
     config::Site shop;
