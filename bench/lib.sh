@@ -148,26 +148,24 @@ sys_jiffies() {
     awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
 }
 
-# CPU ticks of every process outside this script's process tree (which holds
-# the servers, the backend and wrk) and outside kernel threads: "pid ticks"
-# lines into FILE
-others_snapshot() {
-    local mine
-    mine=$(tree_pids $$ | paste -sd' ' -)
-    cat /proc/[0-9]*/stat 2>/dev/null | awk -v mine="$mine" '
-        BEGIN { n = split(mine, m, " "); for (i = 1; i <= n; i++) skip[m[i]] = 1 }
-        { pid = $1; sub(/.*\) /, "")           # now $1 = state, $2 = ppid
-          if (pid in skip || pid == 2 || $2 == 2) next
-          print pid, $12 + $13 + $14 + $15 }' >"$1"
+# process time of the whole machine (user+nice+system jiffies; irq, softirq
+# and steal are counted apart by the kernel) and, after a space, the
+# utime+stime of kernel threads (e.g. ksoftirqd handling loopback traffic)
+proc_jiffies() {
+    awk '$1 == "cpu" { print $2 + $3 + $4; exit }' /proc/stat
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '{ pid = $1; sub(/.*\) /, "")   # now $2 = ppid
+        if (pid == 2 || $2 == 2) s += $12 + $13 } END { print s + 0 }'
 }
 
-# CPU seconds used by other processes since the snapshot in FILE
-others_cpu_since() {
-    local now="$RUN/others.now"
-    others_snapshot "$now"
-    awk -v t="$CLK_TCK" 'NR == FNR { a[$1] = $2; next }
-        { d = ($1 in a) ? $2 - a[$1] : $2; if (d > 0) s += d }
-        END { printf "%.2f", s / t }' "$1" "$now"
+# other_cpu BEFORE AFTER OURS_TICKS WRK_S: CPU seconds that processes outside
+# the benchmark used between two proc_jiffies readings: the machine's process
+# time minus kernel threads, the server, the backend (OURS_TICKS) and wrk.
+# Machine-wide, so short-lived processes (compiler jobs, tests) count too.
+other_cpu() {
+    awk -v a="$1" -v b="$2" -v ours="$3" -v w="${4:-0}" -v t="$CLK_TCK" 'BEGIN {
+        split(a, x, " "); split(b, y, " ")
+        o = ((y[1] - x[1]) - (y[2] - x[2]) - ours) / t - w
+        printf "%.2f", (o > 0 ? o : 0) }'
 }
 
 # wait (at most QUIET_MAX s) until the machine is at most QUIET_PCT % busy
@@ -246,12 +244,11 @@ CSV_HEADER="round,scenario,server,conns,rps,p50_us,p99_us,requests,wrong_status,
 measure() {
     local round=$1 sc=$2 server=$3 c=$4 pf=$5 attempt=$6
     local raw="$OUT/raw/r$round-$sc-$server-c$c-a$attempt"
-    local pids bpids cpu0 cpu1 bcpu0 bcpu1 sys0 sys1 up=0 other hwm wrk_cpu
+    local pids bpids cpu0 cpu1 bcpu0 bcpu1 sys0 sys1 pj0 pj1 up=0 other hwm wrk_cpu
     local rps p50 p99 req non s_c s_r s_w s_t wrong errors
     pids=$(tree_pids "$SERVER_PID")
     bpids=$(tree_pids "$BACKEND_PID")
-    others_snapshot "$RUN/others.snap"
-    cpu0=$(cpu_ticks $pids); bcpu0=$(cpu_ticks $bpids); sys0=$(sys_jiffies)
+    pj0=$(proc_jiffies); cpu0=$(cpu_ticks $pids); bcpu0=$(cpu_ticks $bpids); sys0=$(sys_jiffies)
 
     ( TIMEFORMAT='%R %U %S'; time wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --latency "$URL" \
         >"$raw.txt" 2>"$raw.err" ) 2>"$raw.time" &
@@ -260,10 +257,10 @@ measure() {
     [ "$sc" = proxy ] && up=$(count_estab "dport = :$BACKEND_PORT")
     wait "$WRK_PID"; WRK_PID=""
 
-    cpu1=$(cpu_ticks $pids); bcpu1=$(cpu_ticks $bpids); sys1=$(sys_jiffies)
-    other=$(others_cpu_since "$RUN/others.snap")
+    cpu1=$(cpu_ticks $pids); bcpu1=$(cpu_ticks $bpids); sys1=$(sys_jiffies); pj1=$(proc_jiffies)
     hwm=$(sum_status_kb VmHWM $pids)
     wrk_cpu=$(awk '{ printf "%.2f", $2 + $3 }' "$raw.time" 2>/dev/null)
+    other=$(other_cpu "$pj0" "$pj1" $((cpu1 - cpu0 + bcpu1 - bcpu0)) "$wrk_cpu")
 
     read -r rps p50 p99 req non s_c s_r s_w s_t < <(parse_wrk "$raw.txt")
     # wrk counts statuses >= 400 as "non-2xx or 3xx": the page must be all 503s

@@ -105,6 +105,11 @@ URL="http://127.0.0.1:$PORT/"
 
 mkdir -p "$OUT/raw" "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$PAGES"
 cp "$BENCH/maintenance.html" "$PAGES/"
+# run a copy, so that a rebuild during the run does not change the binary under test
+case " $SERVERS " in *" intermission "*)
+    cp "$INTERMISSION_BIN" "$RUN/intermission" || die "cannot copy $INTERMISSION_BIN"
+    INTERMISSION_SRC="$INTERMISSION_BIN"; INTERMISSION_BIN="$RUN/intermission" ;;
+esac
 for tpl in "$BENCH"/conf/*.in; do
     render "$tpl" "$RUN/conf/$(basename "$tpl" .in)"
 done
@@ -118,7 +123,7 @@ done
     echo "params: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=\"$CONNS\" WRK_THREADS=$WRK_THREADS WORKERS=$WORKERS SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\""
     echo "ports: server 127.0.0.1:$PORT  backend 127.0.0.1:$BACKEND_PORT"
     echo "page: $(wc -c <"$BENCH/maintenance.html") bytes, etag for haproxy $PAGE_ETAG"
-    echo "intermission: $INTERMISSION_BIN ($("$INTERMISSION_BIN" --version 2>&1 | head -1))"
+    echo "intermission: ${INTERMISSION_SRC:-not run} ($("$INTERMISSION_BIN" --version 2>&1 | head -1), built $(date -u -r "${INTERMISSION_SRC:-$INTERMISSION_BIN}" +%Y-%m-%dT%H:%M:%SZ 2>/dev/null))"
     echo "intermission_commit: $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)$(git -C "$REPO" diff --quiet HEAD -- src 2>/dev/null || echo ' (src/ has uncommitted changes)')"
     echo "nginx: $(nginx -v 2>&1)"
     echo "haproxy: $(haproxy -v 2>&1 | head -1)"
@@ -191,5 +196,5 @@ python3 "$BENCH/summarize.py" --out "$OUT" --servers "$SERVERS" --scenarios "$SC
     --conns "$CONNS" --rounds "$ROUNDS" --duration "$DURATION" --wrk-threads "$WRK_THREADS" \
     --seconds $((T1 - T0)) >"$OUT/summary.md" || die "summary failed"
 cat "$OUT/summary.md"
-rm -rf "$RUN/nginx-tmp" "$RUN/others.snap" "$RUN/others.now"
+rm -rf "$RUN/nginx-tmp" "$RUN/intermission"
 log "done in $((T1 - T0)) s; files in $OUT"

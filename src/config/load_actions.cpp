@@ -11,26 +11,68 @@ namespace {
 
 constexpr std::string_view kActionNames[] = {"forward", "store", "page", "fixed", "redirect"};
 
-void read_forward(Reader& r, const Entry& entry, const ActionScope& scope, Action& action) {
-    auto name = r.scalar(entry, "a target group name");
-    if (!name) return;
-    action.target_group = *name;
+// Reports a group that is not defined; false then.
+bool known_group(Reader& r, const Entry& entry, const ActionScope& scope, const std::string& name) {
     const auto& groups = scope.groups;
-    if (std::any_of(groups.begin(), groups.end(), [&](const auto& g) { return g.name == *name; }))
-        return;
+    if (std::any_of(groups.begin(), groups.end(), [&](const auto& g) { return g.name == name; }))
+        return true;
     std::vector<std::string> names;
     for (const auto& g : groups) names.push_back(g.name);
-    r.error(entry, "unknown target group '" + *name + "' for " + in_quotes(entry.path) +
+    r.error(entry, "unknown target group '" + name + "' for " + in_quotes(entry.path) +
                        (names.empty() ? " (no target_groups are defined)"
                                       : " (defined groups: " + join(names) + ")"));
+    return false;
 }
 
-void need_pages(Reader& r, const Entry& entry, const ActionScope& scope,
-                const std::string& context) {
-    if (!scope.pages_root)
-        r.error_at_key(entry, "'" + entry.key.Scalar() + "' in " + context +
-                                  " needs a page store, but " + scope.label +
-                                  " has no 'pages' section");
+constexpr unsigned kMaxWeight = 1000;
+
+// forward: [{group: app, weight: 90}, {group: canary, weight: 10}]
+void read_weighted(Reader& r, const Entry& entry, const ActionScope& scope, Action& action) {
+    auto list = r.items(entry);
+    if (!list) return;
+    if (list->empty())
+        r.error(entry, "expected at least one target group for " + in_quotes(entry.path) +
+                           ", e.g. [{group: app, weight: 90}, {group: canary, weight: 10}]");
+    std::vector<int> lines;
+    for (const auto& item : *list) {
+        WeightedGroup w;
+        std::optional<Entry> group;
+        const bool is_map = r.fields(
+            item, {
+                      {"group", [&](const Entry& e) { group = e; }},
+                      {"weight", [&](const Entry& e) { r.integer(e, w.weight, 1, kMaxWeight); }},
+                  });
+        if (!is_map) continue;
+        if (!group) {
+            r.error(item, "missing required key 'group' in " + in_quotes(item.path) +
+                              " (expected {group: <target group>, weight: <1-1000>})");
+            continue;
+        }
+        auto name = r.scalar(*group, "a target group name");
+        if (!name || !known_group(r, *group, scope, *name)) continue;
+        w.group = *name;
+        const auto dup = std::find_if(action.weighted.begin(), action.weighted.end(),
+                                      [&](const WeightedGroup& x) { return x.group == w.group; });
+        if (dup != action.weighted.end()) {
+            r.error(*group, "target group '" + w.group + "' is listed twice in " +
+                                in_quotes(entry.path) + " (first at line " +
+                                std::to_string(lines[dup - action.weighted.begin()]) + ")");
+            continue;
+        }
+        action.weighted.push_back(std::move(w));
+        lines.push_back(Reader::line(*group));
+    }
+}
+
+void read_forward(Reader& r, const Entry& entry, const ActionScope& scope, Action& action) {
+    if (entry.value.IsSequence()) {
+        read_weighted(r, entry, scope, action);
+        return;
+    }
+    auto name = r.scalar(entry, "a target group name or a list of {group, weight}");
+    if (!name) return;
+    action.target_group = *name;
+    known_group(r, entry, scope, *name);
 }
 
 void read_store(Reader& r, const Entry& entry, const ActionScope& scope,
@@ -45,25 +87,6 @@ void read_store(Reader& r, const Entry& entry, const ActionScope& scope,
 
 void read_status(Reader& r, const Entry& entry, int& status, int min, int max) {
     r.integer(entry, status, min, max);
-}
-
-// The page file must exist in the store: a typo here would otherwise show
-// up only when the site is down, which is the worst time to find it.
-void read_page_file(Reader& r, const Entry& entry, const ActionScope& scope, std::string& file) {
-    r.text(entry, file);
-    if (file.empty()) return;
-    if (file.front() != '/' || file.find("..") != std::string::npos) {
-        r.error(entry, "bad page file '" + file + "' for " + in_quotes(entry.path) +
-                           " (expected a path in the page store starting with '/', e.g. "
-                           "/maintenance.html)");
-        return;
-    }
-    if (!scope.pages_root || scope.pages_root->empty()) return;
-    std::error_code ec;
-    auto path = *scope.pages_root / file.substr(1);
-    if (!std::filesystem::is_regular_file(path, ec))
-        r.error(entry, "page file '" + file + "' for " + in_quotes(entry.path) +
-                           " is not in the page store (looked for " + path.string() + ")");
 }
 
 void read_page(Reader& r, const Entry& entry, const ActionScope& scope, const std::string& context,
@@ -138,6 +161,33 @@ Action::Kind kind_of(std::string_view name) {
 }
 
 }  // namespace
+
+void need_pages(Reader& r, const Entry& entry, const ActionScope& scope,
+                const std::string& context) {
+    if (!scope.pages_root)
+        r.error_at_key(entry, "'" + entry.key.Scalar() + "' in " + context +
+                                  " needs a page store, but " + scope.label +
+                                  " has no 'pages' section");
+}
+
+// The page file must exist in the store: a typo here would otherwise show
+// up only when the site is down, which is the worst time to find it.
+void read_page_file(Reader& r, const Entry& entry, const ActionScope& scope, std::string& file) {
+    r.text(entry, file);
+    if (file.empty()) return;
+    if (file.front() != '/' || file.find("..") != std::string::npos) {
+        r.error(entry, "bad page file '" + file + "' for " + in_quotes(entry.path) +
+                           " (expected a path in the page store starting with '/', e.g. "
+                           "/maintenance.html)");
+        return;
+    }
+    if (!scope.pages_root || scope.pages_root->empty()) return;
+    std::error_code ec;
+    auto path = *scope.pages_root / file.substr(1);
+    if (!std::filesystem::is_regular_file(path, ec))
+        r.error(entry, "page file '" + file + "' for " + in_quotes(entry.path) +
+                           " is not in the page store (looked for " + path.string() + ")");
+}
 
 void add_action_fields(std::vector<Field>& fields, std::vector<Entry>& found) {
     for (auto name : kActionNames)

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <system_error>
 
-#include "config/glob.hpp"
 #include "config/reader.hpp"
 #include "config/values.hpp"
 
@@ -33,7 +32,8 @@ struct SiteScope {
 
 // The keys of one site, read in a fixed order whatever their order in the file.
 struct SiteKeys {
-    std::optional<Entry> name, hosts, default_site, pages, rules, default_action;
+    std::optional<Entry> name, hosts, default_site, pages, rules, default_action, maintenance,
+        errors, outage;
 };
 
 const char* const kNameExpected = "expected letters, digits, '_', '.' or '-'";
@@ -66,16 +66,6 @@ void read_index(Reader& r, const Entry& entry, std::string& index) {
         index = text;
 }
 
-void read_glob(Reader& r, const Entry& entry, std::string& out) {
-    auto s = r.scalar(entry, "a path glob (e.g. /static/*)");
-    if (!s) return;
-    if (auto why = glob_error(*s))
-        r.error(entry,
-                "bad path glob '" + *s + "' for " + in_quotes(entry.path) + " (" + *why + ")");
-    else
-        out = *s;
-}
-
 void read_cache_control_paths(Reader& r, const Entry& entry, std::vector<CacheControlRule>& out) {
     auto list = r.items(entry);
     if (!list) return;
@@ -86,7 +76,7 @@ void read_cache_control_paths(Reader& r, const Entry& entry, std::vector<CacheCo
                                                {"path",
                                                 [&](const Entry& e) {
                                                     have_path = true;
-                                                    read_glob(r, e, rule.path);
+                                                    r.path_glob(e, rule.path);
                                                 }},
                                                {"value",
                                                 [&](const Entry& e) {
@@ -124,19 +114,6 @@ void read_pages(Reader& r, const Entry& entry, PageStore& pages) {
                                   " (expected the folder of the site's pages)");
 }
 
-void read_match(Reader& r, const Entry& entry, Rule& rule) {
-    r.fields(entry, {
-                        {"path",
-                         [&](const Entry& e) {
-                             auto globs = r.scalars(e, true, "a path glob (e.g. /static/*)");
-                             if (globs && globs->empty())
-                                 r.error(e, "expected at least one glob for " + in_quotes(e.path));
-                             for (const auto& g : globs.value_or(std::vector<Entry>{}))
-                                 read_glob(r, g, rule.match.paths.emplace_back());
-                         }},
-                    });
-}
-
 ActionScope action_scope(const SiteScope& scope, const Site& site) {
     ActionScope a{scope.groups, scope.label, std::nullopt};
     if (site.pages) a.pages_root = site.pages->root;
@@ -152,7 +129,7 @@ void read_rules(Reader& r, const Entry& entry, const SiteScope& scope, Site& sit
         const std::string context = "rule " + std::to_string(i + 1) + " of " + scope.label;
         Rule rule;
         std::vector<Entry> actions;
-        std::vector<Field> fields{{"match", [&](const Entry& e) { read_match(r, e, rule); }}};
+        std::vector<Field> fields{{"match", [&](const Entry& e) { read_match(r, e, rule.match); }}};
         add_action_fields(fields, actions);
         if (!r.fields(item, fields, context)) continue;
         if (auto action = read_action(r, item, actions, action_scope(scope, site), context))
@@ -279,6 +256,9 @@ void read_site(Reader& r, const Entry& item, SiteScope& scope, Claims& claims, S
                      {"pages", [&](const Entry& e) { keys.pages = e; }},
                      {"rules", [&](const Entry& e) { keys.rules = e; }},
                      {"default_action", [&](const Entry& e) { keys.default_action = e; }},
+                     {"maintenance", [&](const Entry& e) { keys.maintenance = e; }},
+                     {"errors", [&](const Entry& e) { keys.errors = e; }},
+                     {"outage", [&](const Entry& e) { keys.outage = e; }},
                  },
                  label);
     if (!is_map) return;
@@ -290,6 +270,10 @@ void read_site(Reader& r, const Entry& item, SiteScope& scope, Claims& claims, S
     scope.has_pages = keys.pages.has_value();
     if (keys.rules) read_rules(r, *keys.rules, scope, site);
     read_default_action(r, keys, item, scope, site);
+    const ActionScope pages = action_scope(scope, site);
+    if (keys.maintenance) read_maintenance(r, *keys.maintenance, pages, site.maintenance);
+    if (keys.errors) read_error_pages(r, *keys.errors, pages, site.errors);
+    if (keys.outage) read_outage(r, *keys.outage, pages, site.outage);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "config/glob.hpp"
 #include "config/values.hpp"
 
 namespace im::config::detail {
@@ -215,6 +216,52 @@ std::optional<Address> Reader::address(const Entry& entry) {
     auto a = parse_address(*s);
     if (!a) bad_value(entry, "address", *s, a.expected);
     return a.value;
+}
+
+void Reader::path_glob(const Entry& entry, std::string& out) {
+    auto s = scalar(entry, "a path glob (e.g. /static/*)");
+    if (!s) return;
+    if (auto why = glob_error(*s))
+        error(entry, "bad path glob '" + *s + "' for " + in_quotes(entry.path) + " (" + *why + ")");
+    else
+        out = *s;
+}
+
+void Reader::path_globs(const Entry& entry, std::vector<std::string>& out) {
+    auto globs = scalars(entry, true, "a path glob (e.g. /static/*)");
+    if (!globs) return;
+    if (globs->empty()) error(entry, "expected at least one glob for " + in_quotes(entry.path));
+    for (const auto& g : *globs) {
+        std::string glob;
+        path_glob(g, glob);
+        if (!glob.empty()) out.push_back(std::move(glob));
+    }
+}
+
+std::optional<Cidr> Reader::cidr(const Entry& entry) {
+    auto s = scalar(entry, "an IP address or network (e.g. 10.0.0.0/8)");
+    if (!s) return std::nullopt;
+    auto c = parse_cidr(*s);
+    if (!c) bad_value(entry, "network", *s, c.expected);
+    return c.value;
+}
+
+void Reader::cidrs(const Entry& entry, std::vector<Cidr>& out) {
+    auto list = scalars(entry, true, "an IP address or network (e.g. 10.0.0.0/8)");
+    if (!list) return;
+    if (list->empty())
+        error(entry, "expected at least one address or network for " + in_quotes(entry.path) +
+                         ", e.g. [\"10.0.0.0/8\"]");
+    for (const auto& item : *list)
+        if (auto c = cidr(item)) out.push_back(std::move(*c));
+}
+
+std::optional<std::int64_t> Reader::timestamp(const Entry& entry) {
+    auto s = scalar(entry, "a timestamp (e.g. 2026-11-24T03:00:00Z)");
+    if (!s) return std::nullopt;
+    auto t = parse_timestamp(*s);
+    if (!t) bad_value(entry, "timestamp", *s, t.expected);
+    return t.value;
 }
 
 std::filesystem::path Reader::resolve(const std::string& path) const {

@@ -74,6 +74,16 @@ class Reader {
     template <typename T>
     void integer(const Entry& entry, T& out, std::int64_t min, std::int64_t max);
     std::optional<Address> address(const Entry& entry);
+    // A path glob starting with '/' (e.g. /static/*); `out` is left alone when it is bad.
+    void path_glob(const Entry& entry, std::string& out);
+    // One or a list of path globs; at least one.
+    void path_globs(const Entry& entry, std::vector<std::string>& out);
+    // An IP network or address (see parse_cidr).
+    std::optional<Cidr> cidr(const Entry& entry);
+    // One or a list of networks; at least one.
+    void cidrs(const Entry& entry, std::vector<Cidr>& out);
+    // An RFC 3339 timestamp as UTC seconds (see parse_timestamp).
+    std::optional<std::int64_t> timestamp(const Entry& entry);
 
     // A path from the config relative to the config file's folder.
     std::filesystem::path resolve(const std::string& path) const;
@@ -112,6 +122,22 @@ struct ActionScope {
     std::string label;  // "site 'www'"
     std::optional<std::filesystem::path> pages_root;  // set when the site has pages
 };
+// Reports "'<key>' in <context> needs a page store" when the site has no pages.
+void need_pages(Reader& r, const Entry& entry, const ActionScope& scope,
+                const std::string& context);
+// A page store file ("/maintenance.html") that must exist in the site's store when the site
+// has one; `file` is set even when it is missing so later checks see what was written.
+void read_page_file(Reader& r, const Entry& entry, const ActionScope& scope, std::string& file);
+
+// A rule's `match` (load_match.cpp).
+void read_match(Reader& r, const Entry& entry, Match& match);
+// A site's `maintenance`, `errors` and `outage` sections (load_maintenance.cpp).
+void read_maintenance(Reader& r, const Entry& entry, const ActionScope& scope,
+                      Maintenance& maintenance);
+void read_error_pages(Reader& r, const Entry& entry, const ActionScope& scope,
+                      std::vector<ErrorPage>& errors);
+void read_outage(Reader& r, const Entry& entry, const ActionScope& scope, Outage& outage);
+
 // Adds a field for each action name; each one present is appended to `found`.
 void add_action_fields(std::vector<Field>& fields, std::vector<Entry>& found);
 // Exactly one action among `found` (reported otherwise), read with its options.

@@ -3,7 +3,10 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 
 namespace im::config {
@@ -19,6 +22,12 @@ constexpr std::string_view kAddressExpected =
     "[::1]:8080";
 constexpr std::string_view kStatusExpected =
     "expected a status from 100 to 599 or a range low-high, e.g. 200 or 200-399";
+constexpr std::string_view kCidrExpected =
+    "expected an IP address or a network address/prefix, e.g. 10.0.0.0/8, 192.168.1.5 or "
+    "2001:db8::/32";
+constexpr std::string_view kTimestampExpected =
+    "expected an RFC 3339 timestamp with Z or an offset, e.g. 2026-11-24T03:00:00Z or "
+    "2026-11-24T05:00:00+02:00";
 // Ten years: long enough for any timeout, short enough that nothing overflows downstream.
 constexpr double kMaxDurationMs = 10.0 * 365 * 24 * 3600 * 1000;
 
@@ -83,6 +92,24 @@ bool size_unit(std::string_view unit, std::uint64_t& factor) {
 bool is_ipv4_like(std::string_view host) {
     for (char c : host)
         if (!is_digit(c) && c != '.') return false;
+    return true;
+}
+
+// Exactly `n` digits at text[i], as a number; advances i.
+bool fixed_number(std::string_view text, std::size_t& i, std::size_t n, int& out) {
+    if (i + n > text.size()) return false;
+    out = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+        if (!is_digit(text[i + k])) return false;
+        out = out * 10 + (text[i + k] - '0');
+    }
+    i += n;
+    return true;
+}
+
+bool expect_char(std::string_view text, std::size_t& i, char a, char b = '\0') {
+    if (i >= text.size() || (text[i] != a && (b == '\0' || text[i] != b))) return false;
+    ++i;
     return true;
 }
 
@@ -217,6 +244,133 @@ Parsed<StatusRange> parse_status_range(std::string_view text) {
     if (*low.value > *high.value)
         return fail<StatusRange>("expected the low status of a range not to exceed the high one");
     return {StatusRange{static_cast<int>(*low.value), static_cast<int>(*high.value)}, {}};
+}
+
+std::optional<std::array<std::uint8_t, 16>> parse_ip_bytes(std::string_view text) {
+    if (text.empty() || text.size() > 64) return std::nullopt;
+    const std::string copy(text);
+    std::array<std::uint8_t, 16> bytes{};
+    if (copy.find(':') != std::string::npos) {
+        if (inet_pton(AF_INET6, copy.c_str(), bytes.data()) != 1) return std::nullopt;
+        return bytes;
+    }
+    unsigned char v4[4];
+    if (inet_pton(AF_INET, copy.c_str(), v4) != 1) return std::nullopt;
+    bytes[10] = 0xff;
+    bytes[11] = 0xff;
+    std::memcpy(bytes.data() + 12, v4, 4);
+    return bytes;
+}
+
+Parsed<Cidr> parse_cidr(std::string_view text) {
+    const auto slash = text.find('/');
+    const std::string_view host = text.substr(0, slash);
+    const bool v6 = host.find(':') != std::string_view::npos;
+    auto bytes = parse_ip_bytes(host);
+    if (!bytes) {
+        if (!host.empty() && host.front() == '[')
+            return fail<Cidr>("expected an IPv6 network without brackets, e.g. 2001:db8::/32");
+        return fail<Cidr>(kCidrExpected);
+    }
+    const int max = v6 ? 128 : 32;
+    Cidr cidr;
+    cidr.bytes = *bytes;
+    cidr.text = std::string(text);
+    cidr.prefix = 128;
+    if (slash != std::string_view::npos) {
+        const std::string_view digits = text.substr(slash + 1);
+        int prefix = 0;
+        std::size_t i = 0;
+        if (digits.empty() || digits.size() > 3 ||
+            !fixed_number(digits, i, digits.size(), prefix) || prefix > max)
+            return fail<Cidr>(std::string("expected a prefix length from 0 to ") +
+                              std::to_string(max) + " after '/' for an " + (v6 ? "IPv6" : "IPv4") +
+                              " network");
+        cidr.prefix = v6 ? prefix : prefix + 96;
+    }
+    return {std::move(cidr), {}};
+}
+
+Parsed<std::int64_t> parse_timestamp(std::string_view text) {
+    using namespace std::chrono;
+    int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
+    std::size_t i = 0;
+    if (!fixed_number(text, i, 4, y) || !expect_char(text, i, '-') ||
+        !fixed_number(text, i, 2, mo) || !expect_char(text, i, '-') ||
+        !fixed_number(text, i, 2, d) || !expect_char(text, i, 'T', 't') ||
+        !fixed_number(text, i, 2, h) || !expect_char(text, i, ':') ||
+        !fixed_number(text, i, 2, mi) || !expect_char(text, i, ':') ||
+        !fixed_number(text, i, 2, sec))
+        return fail<std::int64_t>(kTimestampExpected);
+    if (i < text.size() && text[i] == '.') {
+        const std::size_t fraction = count_digits(text, i + 1);
+        if (fraction == 0) return fail<std::int64_t>(kTimestampExpected);
+        i += 1 + fraction;  // sub-second precision is not kept
+    }
+    int offset = 0;  // seconds east of UTC
+    if (expect_char(text, i, 'Z', 'z')) {
+        offset = 0;
+    } else if (i < text.size() && (text[i] == '+' || text[i] == '-')) {
+        const int sign = text[i++] == '-' ? -1 : 1;
+        int oh = 0, om = 0;
+        if (!fixed_number(text, i, 2, oh) || !expect_char(text, i, ':') ||
+            !fixed_number(text, i, 2, om))
+            return fail<std::int64_t>(kTimestampExpected);
+        if (oh > 23 || om > 59)
+            return fail<std::int64_t>("expected a UTC offset from -23:59 to +23:59");
+        offset = sign * (oh * 3600 + om * 60);
+    } else {
+        return fail<std::int64_t>(kTimestampExpected);
+    }
+    if (i != text.size()) return fail<std::int64_t>(kTimestampExpected);
+    const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                              day{static_cast<unsigned>(d)}};
+    if (!date.ok())
+        return fail<std::int64_t>(
+            "expected a date that exists: month 01-12 and a day within that month");
+    if (h > 23 || mi > 59 || sec > 59)
+        return fail<std::int64_t>(
+            "expected a time of day with hours 00-23, minutes and seconds "
+            "00-59");
+    const std::int64_t days = sys_days(date).time_since_epoch().count();
+    return {days * 86400 + h * 3600 + mi * 60 + sec - offset, {}};
+}
+
+std::string format_timestamp(std::int64_t seconds) {
+    using namespace std::chrono;
+    const sys_seconds t{std::chrono::seconds(seconds)};
+    const sys_days day = floor<days>(t);
+    const year_month_day date{day};
+    const hh_mm_ss time{t - day};
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02uT%02d:%02d:%02dZ", static_cast<int>(date.year()),
+                  static_cast<unsigned>(date.month()), static_cast<unsigned>(date.day()),
+                  static_cast<int>(time.hours().count()), static_cast<int>(time.minutes().count()),
+                  static_cast<int>(time.seconds().count()));
+    return buf;
+}
+
+std::optional<GatewayFailure> parse_gateway_failure(std::string_view text) {
+    for (auto f : {GatewayFailure::connect_failed, GatewayFailure::reset, GatewayFailure::timeout,
+                   GatewayFailure::no_healthy_target, GatewayFailure::bad_response})
+        if (gateway_failure_name(f) == text) return f;
+    return std::nullopt;
+}
+
+std::string_view gateway_failure_name(GatewayFailure failure) {
+    switch (failure) {
+        case GatewayFailure::connect_failed:
+            return "connect_failed";
+        case GatewayFailure::reset:
+            return "reset";
+        case GatewayFailure::timeout:
+            return "timeout";
+        case GatewayFailure::no_healthy_target:
+            return "no_healthy_target";
+        case GatewayFailure::bad_response:
+            return "bad_response";
+    }
+    return "unknown";
 }
 
 bool is_ip_address(std::string_view host) {

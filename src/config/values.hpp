@@ -3,6 +3,7 @@
 // reused by the admin API and the CLI.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -46,6 +47,29 @@ Parsed<std::string> parse_host_pattern(std::string_view text);
 
 // "200" or "200-399", statuses from 100 to 599, low <= high.
 Parsed<StatusRange> parse_status_range(std::string_view text);
+
+// An IP network "10.0.0.0/8", "2001:db8::/32", or one address "192.168.1.5" (= /32),
+// "2001:db8::1" (= /128). IPv4 is stored IPv4-mapped (::ffff:a.b.c.d) with the prefix plus 96,
+// so one Cidr::contains() serves both families. The prefix is 0-32 for IPv4 and 0-128 for IPv6;
+// host bits set below the prefix ("10.1.2.3/8") are kept as written and ignored by contains().
+// No brackets, no zone ("%eth0"), no spaces.
+Parsed<Cidr> parse_cidr(std::string_view text);
+
+// An IPv4 or IPv6 literal (no brackets) as 16 bytes, IPv4 mapped to ::ffff:a.b.c.d.
+std::optional<std::array<std::uint8_t, 16>> parse_ip_bytes(std::string_view text);
+
+// An RFC 3339 timestamp "2026-11-24T03:00:00Z" or "2026-11-24T05:00:00+02:00" as UTC seconds
+// since the epoch. 'T' and 'Z' may be lowercase; fractional seconds ("03:00:00.5Z") are
+// accepted and dropped. The offset is required; years 0000-9999; the date must exist
+// (no month 13, no February 30); hours 00-23, minutes and seconds 00-59 (no leap second).
+Parsed<std::int64_t> parse_timestamp(std::string_view text);
+
+// The UTC seconds as "2026-11-24T03:00:00Z"; parse_timestamp() reads it back.
+std::string format_timestamp(std::int64_t seconds);
+
+// "connect_failed", "reset", "timeout", "no_healthy_target" or "bad_response".
+std::optional<GatewayFailure> parse_gateway_failure(std::string_view text);
+std::string_view gateway_failure_name(GatewayFailure failure);
 
 // An IPv4 or IPv6 (without brackets) literal.
 bool is_ip_address(std::string_view host);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "config/glob.hpp"
+
 namespace im::core {
 namespace {
 
@@ -20,33 +22,45 @@ bool lowercase(std::string_view in, char* buf, std::string_view& out) {
     return true;
 }
 
-std::string retry_after_line(const config::Action& a) {
-    if (!a.retry_after) return {};
-    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*a.retry_after).count();
+std::string retry_after_line(const std::optional<config::Duration>& d) {
+    if (!d) return {};
+    auto seconds = std::chrono::duration_cast<std::chrono::seconds>(*d).count();
     return "Retry-After: " + std::to_string(seconds) + "\r\n";
 }
 
 // A page answered with an error status must not be cached anywhere: once
 // the app is back, visitors must not keep seeing it.
-std::shared_ptr<const CompiledPage> compile_page(const config::Action& a, const pages::Store* store) {
-    const pages::File* file = store ? store->find(a.file) : nullptr;
+std::shared_ptr<const CompiledPage> compile_file(const std::string& path, int status,
+                                                 const std::string& extra,
+                                                 const pages::Store* store) {
+    const pages::File* file = store && !path.empty() ? store->find(path) : nullptr;
     if (!file) return nullptr;
     auto page = std::make_shared<CompiledPage>();
     page->file = file;
-    page->status = a.status;
-    const bool cacheable = a.status >= 200 && a.status < 300;
-    const std::string cache = "Cache-Control: " + (cacheable ? file->cache_control : std::string("no-store")) + "\r\n";
+    page->status = status;
+    const bool cacheable = status >= 200 && status < 300;
+    const std::string cache =
+        "Cache-Control: " + (cacheable ? file->cache_control : std::string("no-store")) + "\r\n";
     const bool varies = !file->gzip.empty() || !file->brotli.empty();
     const std::string* etags[3] = {&file->etag, &file->etag_gzip, &file->etag_brotli};
     const char* codings[3] = {nullptr, "gzip", "br"};
     for (int i = 0; i < 3; ++i) {
         std::string& h = page->headers[i];
-        h = "Content-Type: " + file->mime + "\r\nETag: " + *etags[i] + "\r\n" + cache;
-        h += retry_after_line(a);
+        h = "Content-Type: " + file->mime + "\r\nETag: " + *etags[i] + "\r\n" + cache + extra;
         if (varies) h += "Vary: Accept-Encoding\r\n";
         if (codings[i]) h += std::string("Content-Encoding: ") + codings[i] + "\r\n";
     }
     return page;
+}
+
+std::shared_ptr<const CompiledPage> compile_page(const config::Action& a, const pages::Store* store) {
+    return compile_file(a.file, a.status, retry_after_line(a.retry_after), store);
+}
+
+int group_index(const config::Config& config, const std::string& name) {
+    for (std::size_t i = 0; i < config.target_groups.size(); ++i)
+        if (config.target_groups[i].name == name) return static_cast<int>(i);
+    return -1;
 }
 
 Action compile_action(const config::Action& a, const config::Config& config,
@@ -56,8 +70,12 @@ Action compile_action(const config::Action& a, const config::Config& config,
     switch (a.kind) {
     case config::Action::Kind::forward:
         out.kind = Action::Kind::forward;
-        for (std::size_t i = 0; i < config.target_groups.size(); ++i)
-            if (config.target_groups[i].name == a.target_group) out.group = static_cast<int>(i);
+        out.group = group_index(config, a.target_group);
+        for (const auto& w : a.weighted) {
+            out.total_weight += w.weight;
+            out.weighted.emplace_back(group_index(config, w.group), out.total_weight);
+        }
+        if (out.group < 0 && !out.weighted.empty()) out.group = out.weighted.front().first;
         break;
     case config::Action::Kind::store: out.kind = Action::Kind::store; break;
     case config::Action::Kind::page:
@@ -66,11 +84,24 @@ Action compile_action(const config::Action& a, const config::Config& config,
         break;
     case config::Action::Kind::fixed:
         out.kind = Action::Kind::fixed;
-        out.fixed_headers = "Content-Type: " + a.content_type + "\r\n" + retry_after_line(a);
+        out.fixed_headers = "Content-Type: " + a.content_type + "\r\n" + retry_after_line(a.retry_after);
         break;
     case config::Action::Kind::redirect: out.kind = Action::Kind::redirect; break;
     }
     return out;
+}
+
+// Files that maintenance, outage and error pages use are not addressable by
+// path unless a rule serves them (the private bucket of the cloud recipe).
+std::vector<std::string> private_pages(const config::Site& site) {
+    std::vector<std::string> files{site.maintenance.page};
+    if (!site.outage.page.empty()) files.push_back(site.outage.page);
+    for (const auto& e : site.errors) files.push_back(e.page);
+    std::erase_if(files, [&](const std::string& f) {
+        return std::any_of(site.maintenance.allow.begin(), site.maintenance.allow.end(),
+                           [&](const std::string& g) { return config::glob_match(g, f); });
+    });
+    return files;
 }
 
 SiteView compile_site(const config::Site& site, const config::Config& config,
@@ -78,9 +109,20 @@ SiteView compile_site(const config::Site& site, const config::Config& config,
     SiteView view;
     view.config = &site;
     view.store = std::move(store);
+    const pages::Store* st = view.store.get();
     for (const auto& rule : site.rules)
-        view.rules.push_back(CompiledRule{rule.match.paths, compile_action(rule.action, config, view.store.get())});
-    view.default_action = compile_action(site.default_action, config, view.store.get());
+        view.rules.push_back(CompiledRule{&rule.match, compile_action(rule.action, config, st)});
+    view.default_action = compile_action(site.default_action, config, st);
+    const auto& m = site.maintenance;
+    // Retry-After of maintenance depends on the time; it is added per request.
+    view.maintenance_page = compile_file(m.page, m.status, "", st);
+    const auto& o = site.outage;
+    view.outage_page = compile_file(o.page.empty() ? m.page : o.page, o.status,
+                                    retry_after_line(o.retry_after), st);
+    for (const auto& e : site.errors)
+        view.errors.push_back(CompiledError{&e, compile_file(e.page, e.status.value_or(0),
+                                                             retry_after_line(e.retry_after), st)});
+    view.private_pages = private_pages(site);
     return view;
 }
 
@@ -131,7 +173,22 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
         if (site.default_site) s->hosts.set_default(static_cast<int>(i));
     }
     s->config = std::move(config);
+    s->runtime = std::make_shared<RuntimeState>();
+    s->maintenance.assign(s->sites.size(), nullptr);
     return s;
+}
+
+std::shared_ptr<const Snapshot> with_runtime(const Snapshot& s,
+                                             std::shared_ptr<const RuntimeState> runtime,
+                                             std::uint64_t generation) {
+    auto copy = std::make_shared<Snapshot>(s);
+    copy->runtime = std::move(runtime);
+    copy->generation = generation;
+    for (std::size_t i = 0; i < copy->sites.size(); ++i) {
+        auto it = copy->runtime->maintenance.find(copy->sites[i].config->name);
+        copy->maintenance[i] = it == copy->runtime->maintenance.end() ? nullptr : &it->second;
+    }
+    return copy;
 }
 
 std::shared_ptr<const Snapshot> with_health(const Snapshot& s,

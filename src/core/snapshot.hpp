@@ -7,6 +7,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -29,14 +30,22 @@ struct Action {
     enum class Kind { forward, store, page, fixed, redirect };
     Kind kind = Kind::forward;
     int group = -1;                              // forward: index into config->target_groups
+    std::vector<std::pair<int, unsigned>> weighted;  // weighted forward: (group, cumulative weight)
+    unsigned total_weight = 0;
     const config::Action* config = nullptr;      // the declared action (status, body, location)
     std::shared_ptr<const CompiledPage> page;    // page
     std::string fixed_headers;                   // fixed: Content-Type (+ Retry-After)
 };
 
 struct CompiledRule {
-    std::vector<std::string> paths;  // globs; empty = any path
+    const config::Match* match = nullptr;
     Action action;
+};
+
+// A custom error response, compiled: which statuses/failures get which page.
+struct CompiledError {
+    const config::ErrorPage* config = nullptr;
+    std::shared_ptr<const CompiledPage> page;  // null when the file left the store
 };
 
 struct SiteView {
@@ -44,6 +53,28 @@ struct SiteView {
     std::shared_ptr<const pages::Store> store;  // null when the site has no page store
     std::vector<CompiledRule> rules;
     Action default_action;
+    std::shared_ptr<const CompiledPage> maintenance_page;  // null: no such file
+    std::shared_ptr<const CompiledPage> outage_page;       // outage page, else the maintenance page
+    std::vector<CompiledError> errors;
+    std::vector<std::string> private_pages;  // answered only through their action, never by path
+};
+
+// Maintenance switched through the API: overrides the config's `enabled`
+// until an operator clears it (so a reload never undoes a toggle).
+struct MaintenanceState {
+    bool on = false;
+    std::string reason;
+    std::string message;  // empty: the config's message
+    std::string who;
+    std::int64_t started_at = 0;
+    std::optional<std::int64_t> until;
+    std::vector<config::Window> windows;  // scheduled through the API
+};
+
+// Runtime state by site name; a site without an entry follows its config.
+struct RuntimeState {
+    std::unordered_map<std::string, MaintenanceState> maintenance;
+    std::unordered_map<std::string, bool> drained;  // "group/host:port" -> draining
 };
 
 struct StringHash {
@@ -82,6 +113,9 @@ struct Snapshot {
     std::vector<SiteView> sites;
     HostIndex hosts;
     std::shared_ptr<const HealthView> health;
+    std::shared_ptr<const RuntimeState> runtime;
+    // Per site (same index as `sites`): its runtime maintenance, or null.
+    std::vector<const MaintenanceState*> maintenance;
 };
 
 // Stores by site name, loaded by the caller (loading does I/O).
@@ -98,6 +132,9 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
 std::shared_ptr<const Snapshot> with_health(const Snapshot& s,
                                             std::shared_ptr<const HealthView> health,
                                             std::uint64_t generation);
+std::shared_ptr<const Snapshot> with_runtime(const Snapshot& s,
+                                             std::shared_ptr<const RuntimeState> runtime,
+                                             std::uint64_t generation);
 std::shared_ptr<const Snapshot> with_store(const Snapshot& s, const std::string& site,
                                            std::shared_ptr<const pages::Store> store,
                                            std::uint64_t generation);

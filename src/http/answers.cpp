@@ -1,5 +1,9 @@
 #include "http/answers.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+
+#include "core/bypass.hpp"
 #include "http/respond.hpp"
 #include "pages/compress.hpp"
 #include "server/worker.hpp"
@@ -107,6 +111,119 @@ std::string expand_location(std::string_view t, const Request& req) {
         }
     }
     return out;
+}
+
+}  // namespace im::http
+
+namespace im::http {
+
+namespace {
+
+// q-value of `type` in an Accept header (0 when absent); exact type only.
+double accept_q(std::string_view accept, std::string_view type) {
+    while (!accept.empty()) {
+        auto comma = accept.find(',');
+        auto item = accept.substr(0, comma);
+        while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+        auto semi = item.find(';');
+        auto name = item.substr(0, semi);
+        while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+        if (iequals(name, type)) {
+            if (semi == std::string_view::npos) return 1.0;
+            auto params = item.substr(semi + 1);
+            auto q = params.find("q=");
+            if (q == std::string_view::npos) return 1.0;
+            return std::strtod(std::string(params.substr(q + 2)).c_str(), nullptr);
+        }
+        if (comma == std::string_view::npos) break;
+        accept.remove_prefix(comma + 1);
+    }
+    return 0.0;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+    out.push_back('"');
+    for (char ch : s) {
+        auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') {
+            out.push_back('\\');
+            out.push_back(ch);
+        } else if (c < 0x20) {
+            char buf[8];
+            std::snprintf(buf, sizeof buf, "\\u%04x", c);
+            out.append(buf);
+        } else {
+            out.push_back(ch);
+        }
+    }
+    out.push_back('"');
+}
+
+int send_variant(Client& c, const core::CompiledPage& page, int status, std::string_view extra,
+                 bool close, std::uint64_t& bytes) {
+    const auto& file = *page.file;
+    auto coding = pages::choose_encoding(find_header(c.request.headers, "accept-encoding"),
+                                         !file.gzip.empty(), !file.brotli.empty());
+    int i = coding == pages::Encoding::brotli ? 2 : coding == pages::Encoding::gzip ? 1 : 0;
+    std::string_view body = i == 2 ? file.brotli : i == 1 ? file.gzip : file.identity;
+    if (extra.empty()) return send(c, status, page.headers[i], body, close, bytes);
+    std::string headers = page.headers[i];
+    headers.append(extra);
+    return send(c, status, headers, body, close, bytes);
+}
+
+}  // namespace
+
+Variant negotiate(std::string_view accept) {
+    double json = accept_q(accept, "application/json");
+    double html = accept_q(accept, "text/html");
+    if (json > 0 && json >= html) return Variant::json;
+    if (html > 0) return Variant::html;
+    return Variant::text;
+}
+
+int answer_maintenance(Client& c, const core::SiteView& site, const core::MaintenanceState* state,
+                       std::int64_t retry_after, bool close, std::uint64_t& bytes) {
+    const auto& m = site.config->maintenance;
+    const std::string& message = state && !state->message.empty() ? state->message : m.message;
+    std::string extra = "Retry-After: " + std::to_string(retry_after) + "\r\nVary: Accept\r\n";
+    auto variant = negotiate(find_header(c.request.headers, "accept"));
+    if (variant == Variant::html && site.maintenance_page)
+        return send_variant(c, *site.maintenance_page, m.status, extra, close, bytes);
+    std::string body;
+    std::string headers;
+    if (variant == Variant::json) {
+        body = "{\"status\":\"maintenance\",\"retry_after\":" + std::to_string(retry_after) +
+               ",\"message\":";
+        append_json_string(body, message);
+        body += "}\n";
+        headers = "Content-Type: application/json\r\n";
+    } else {
+        body = message + "\n";
+        headers = "Content-Type: text/plain; charset=utf-8\r\n";
+    }
+    headers += "Cache-Control: no-store\r\n" + extra;
+    return send(c, m.status, headers, body, close, bytes);
+}
+
+int answer_with_page(Client& c, const core::CompiledPage* page, int status, bool close,
+                     std::uint64_t& bytes) {
+    if (!page) {
+        append_error(c.out, status, close, c.worker.date.value());
+        return status;
+    }
+    return send_variant(c, *page, status ? status : page->status, {}, close, bytes);
+}
+
+int answer_bypass_grant(Client& c, const config::Bypass& bypass, std::int64_t now, bool close) {
+    auto token = core::query_value(c.request.query, "token");
+    auto dot = token.find('.');
+    std::int64_t expiry = std::strtoll(std::string(token.substr(0, dot)).c_str(), nullptr, 10);
+    std::string headers = "Set-Cookie: " + bypass.cookie_name + "=" + std::string(token) +
+                          "; Max-Age=" + std::to_string(std::max<std::int64_t>(expiry - now, 0)) +
+                          "; Path=/; HttpOnly; SameSite=Lax\r\nLocation: /\r\n";
+    append_error(c.out, 302, close, c.worker.date.value(), headers);
+    return 302;
 }
 
 }  // namespace im::http

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <boost/asio/ip/tcp.hpp>
+#include <array>
+#include <cstdint>
 #include <string>
 
 #include "http/buffer.hpp"
@@ -24,6 +26,8 @@ struct Client {
     std::string out;    // responses waiting to be written (pipelined answers batch here)
     Request request;    // the request in progress; views into `in`
     std::string peer;   // client IP as text, for logs and X-Forwarded-For
+    std::array<std::uint8_t, 16> address{};  // client IP, IPv4-mapped, for source conditions
+    std::string normalized;  // the request path, decoded, when it needed decoding
     std::string carry;  // bytes read past a request body: the next request's start
 };
 

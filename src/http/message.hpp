@@ -27,6 +27,9 @@ struct Request {
     int minor_version = 1;    // HTTP/1.minor
     std::vector<Header> headers;
     std::string_view host;  // without the port, as sent (not lowercased)
+    // Absolute-form targets ("GET http://a.example/x"): the target's authority,
+    // which replaces the Host header (RFC 9112 §3.2.2).
+    std::string_view authority;
     std::optional<std::uint64_t> content_length;
     bool chunked = false;
     bool keep_alive = true;

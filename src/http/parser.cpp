@@ -194,6 +194,8 @@ bool split_target(Request& r) {
     if (t.size() > 7 && (t.substr(0, 7) == "http://" || t.substr(0, 8) == "https://")) {
         auto scheme_end = t.find("://") + 3;
         auto slash = t.find_first_of("/?", scheme_end);
+        r.authority = t.substr(scheme_end, slash == std::string_view::npos ? t.npos : slash - scheme_end);
+        if (r.authority.empty() || r.authority.find('@') != std::string_view::npos) return false;
         t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
         if (!t.empty() && t.front() == '?') return false;
     } else if (t == "*") {
@@ -307,6 +309,10 @@ int parse_request(std::string_view head, const Limits& limits, Request& r) {
     if (r.minor_version == 1 && host_fields != 1) return 400;  // RFC 9112 §3.2
     if (host_fields > 1) return 400;
     if (int v = framing.verdict(r.minor_version)) return v;
+    if (!r.authority.empty()) {
+        if (!valid_host(r.authority)) return 400;
+        r.host = strip_port(r.authority);
+    }
     r.content_length = framing.content_length;
     r.chunked = framing.has_te();
     r.keep_alive = r.minor_version == 1 ? !framing.connection_close

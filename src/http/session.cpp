@@ -2,11 +2,15 @@
 // read head -> parse -> decide -> execute (store | forward | error) -> log.
 #include "http/session.hpp"
 
+#include <algorithm>
+#include <ctime>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
 #include "core/decide.hpp"
+#include "pages/path.hpp"
 #include "http/answers.hpp"
 #include "http/client.hpp"
 #include "http/request_body.hpp"
@@ -107,6 +111,106 @@ int failure_status(upstream::Failure f) {
     }
 }
 
+config::GatewayFailure gateway_failure(upstream::Failure f) {
+    switch (f) {
+    case upstream::Failure::connect: return config::GatewayFailure::connect_failed;
+    case upstream::Failure::timeout: return config::GatewayFailure::timeout;
+    case upstream::Failure::no_target: return config::GatewayFailure::no_healthy_target;
+    case upstream::Failure::bad_response: return config::GatewayFailure::bad_response;
+    default: return config::GatewayFailure::reset;
+    }
+}
+
+// Visitors never see a raw failure: the site's error page for this failure,
+// else its outage page, with the failure's status.
+int answer_failure(Client& c, const core::SiteView& site, upstream::Failure f, int status,
+                   bool close, std::uint64_t& bytes) {
+    if (f == upstream::Failure::request_body || f == upstream::Failure::client_gone) {
+        append_error(c.out, status, true, c.worker.date.value());  // the client's fault
+        return status;
+    }
+    auto gf = gateway_failure(f);
+    for (const auto& e : site.errors) {
+        const auto& fs = e.config->failures;
+        if (std::find(fs.begin(), fs.end(), gf) != fs.end())
+            return answer_with_page(c, e.page.get(), e.config->status.value_or(status), close, bytes);
+    }
+    return answer_with_page(c, site.outage_page.get(), status, close, bytes);
+}
+
+// What rules see of the request besides its head. False: a path that cannot
+// be decoded safely (400).
+bool visitor_of(Client& c, core::Visitor& v) {
+    v.address = c.address;
+    v.now = std::time(nullptr);
+    v.roll = c.worker.roll();
+    std::string_view path = c.request.path;
+    bool plain = path.find('%') == std::string_view::npos && path.find("//") == std::string_view::npos &&
+                 path.find("/.") == std::string_view::npos && path.find('\\') == std::string_view::npos;
+    if (plain) {
+        v.path = path;
+        return true;
+    }
+    auto normalized = pages::normalize_path(path);
+    if (!normalized) return false;
+    c.normalized = std::move(*normalized);
+    v.path = c.normalized;
+    return true;
+}
+
+asio::awaitable<bool> serve_forward(Client& c, const core::Snapshot& snapshot,
+                                    const core::Decision& d, bool close, Clock::time_point start) {
+    if (!co_await flush(c)) co_return false;
+    const auto& site = snapshot.sites[static_cast<std::size_t>(d.site)];
+    auto r = co_await upstream::forward(c, snapshot, d.group, &site);
+    std::uint64_t bytes = r.body_bytes;
+    if (r.mapped_error) {
+        // The application answered, but with a status the site maps to a page.
+        int status = r.mapped_error->config->status.value_or(r.status);
+        r.status = answer_with_page(c, r.mapped_error->page.get(), status, close, bytes);
+    } else if (r.failure != upstream::Failure::none && !r.response_started) {
+        bool body_unread = c.request.has_body() && !r.request_body_done;
+        r.client_keep_alive = r.client_keep_alive && !body_unread;
+        int status = r.status > 0 ? r.status : failure_status(r.failure);
+        r.status = answer_failure(c, site, r.failure, status, close || !r.client_keep_alive, bytes);
+    }
+    log_access(c, site.config->name, r.status, bytes, r.target, r.upstream_ms, start);
+    co_return r.client_keep_alive && !close;
+}
+
+int answer_locally(Client& c, const core::Snapshot& snapshot, const core::Decision& d, bool close,
+                   std::uint64_t& bytes) {
+    using Kind = core::Decision::Kind;
+    if (d.kind == Kind::no_site) {
+        append_error(c.out, 404, close, c.worker.date.value());  // no site for this Host
+        return 404;
+    }
+    const auto& site = snapshot.sites[static_cast<std::size_t>(d.site)];
+    switch (d.kind) {
+    case Kind::store: return answer_store(c, site, close, bytes);
+    case Kind::page: return answer_page(c, *d.action, close, bytes);
+    case Kind::fixed: return answer_fixed(c, *d.action, close, bytes);
+    case Kind::redirect: return answer_redirect(c, *d.action, close);
+    case Kind::maintenance:
+        return answer_maintenance(c, site, snapshot.maintenance[static_cast<std::size_t>(d.site)],
+                                  d.retry_after, close, bytes);
+    case Kind::outage: return answer_with_page(c, site.outage_page.get(), 503, close, bytes);
+    case Kind::bypass_grant:
+        return answer_bypass_grant(c, site.config->maintenance.bypass, std::time(nullptr), close);
+    case Kind::not_found:
+    case Kind::forward:
+    case Kind::no_site: break;
+    }
+    append_error(c.out, 404, close, c.worker.date.value());
+    return 404;
+}
+
+void restore_carry(Client& c) {
+    if (c.carry.empty()) return;
+    c.in.append(c.carry);
+    c.carry.clear();
+}
+
 // Serves one request whose head is in c.in[0, end). Returns whether the
 // connection stays open for another.
 asio::awaitable<bool> serve_request(Client& c, long end) {
@@ -115,6 +219,8 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     const auto& server = server_config(c);
     Limits limits{server.limits.max_header_bytes, server.limits.max_headers};
     int bad = parse_request(c.in.view().substr(0, static_cast<std::size_t>(end)), limits, c.request);
+    core::Visitor visitor;
+    if (!bad && !visitor_of(c, visitor)) bad = 400;
     if (bad) {
         append_error(c.out, bad, true, c.worker.date.value());
         co_return false;
@@ -127,28 +233,13 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     }
     // Pinned: the worker may receive a new snapshot while this request awaits.
     std::shared_ptr<const core::Snapshot> snapshot = c.worker.snapshot();
-    auto decision = core::decide(c.request, *snapshot);
-    std::string_view site_name =
-        decision.site >= 0 ? std::string_view(snapshot->sites[decision.site].config->name) : "-";
+    auto decision = core::decide(c.request, visitor, *snapshot);
     bool close = !c.request.keep_alive || c.worker.draining();
-
     if (decision.kind == core::Decision::Kind::forward) {
-        if (!co_await flush(c)) co_return false;
-        auto r = co_await upstream::forward(c, *snapshot, decision.group);
-        if (r.failure != upstream::Failure::none && !r.response_started) {
-            r.status = failure_status(r.failure);
-            bool body_unread = c.request.has_body() && !r.request_body_done;
-            r.client_keep_alive = r.client_keep_alive && !body_unread;
-            append_error(c.out, r.status, close || !r.client_keep_alive, c.worker.date.value());
-        }
-        log_access(c, site_name, r.status, r.body_bytes, r.target, r.upstream_ms, start);
-        if (!c.carry.empty()) {
-            c.in.append(c.carry);
-            c.carry.clear();
-        }
-        co_return r.client_keep_alive && !close;
+        bool keep = co_await serve_forward(c, *snapshot, decision, close, start);
+        restore_carry(c);
+        co_return keep;
     }
-
     if (c.request.has_body()) {
         // The answer does not use the body; read it off so the next request parses.
         RequestBody body(c, server.limits.max_body_bytes);
@@ -158,24 +249,11 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
         }
     }
     std::uint64_t bytes = 0;
-    int status = 404;
-    switch (decision.kind) {
-    case core::Decision::Kind::store:
-        status = answer_store(c, snapshot->sites[decision.site], close, bytes);
-        break;
-    case core::Decision::Kind::page: status = answer_page(c, *decision.action, close, bytes); break;
-    case core::Decision::Kind::fixed: status = answer_fixed(c, *decision.action, close, bytes); break;
-    case core::Decision::Kind::redirect: status = answer_redirect(c, *decision.action, close); break;
-    case core::Decision::Kind::forward:
-    case core::Decision::Kind::no_site:
-        append_error(c.out, status, close, c.worker.date.value());  // no site for this Host
-        break;
-    }
+    int status = answer_locally(c, *snapshot, decision, close, bytes);
+    std::string_view site_name =
+        decision.site >= 0 ? std::string_view(snapshot->sites[decision.site].config->name) : "-";
     log_access(c, site_name, status, bytes, {}, -1, start);
-    if (!c.carry.empty()) {
-        c.in.append(c.carry);
-        c.carry.clear();
-    }
+    restore_carry(c);
     if (c.out.size() >= kFlushAt && !co_await flush(c)) co_return false;
     co_return !close;
 }
@@ -198,6 +276,11 @@ void set_peer(Client& c) {
     boost::system::error_code ec;
     auto ep = c.socket.remote_endpoint(ec);
     c.peer = ec ? std::string("-") : ep.address().to_string();
+    if (!ec) {
+        auto a = ep.address();
+        c.address = a.is_v4() ? asio::ip::make_address_v6(asio::ip::v4_mapped, a.to_v4()).to_bytes()
+                              : a.to_v6().to_bytes();
+    }
 }
 
 }  // namespace

@@ -27,7 +27,16 @@ tcp::endpoint to_endpoint(const config::Address& a) {
 }  // namespace
 
 Worker::Worker(unsigned index, int access_log_fd, WorkerEvents ev)
-    : access_log(access_log_fd), events(std::move(ev)), index_(index) {}
+    : access_log(access_log_fd), events(std::move(ev)), index_(index),
+      random_state_(static_cast<std::uint32_t>(Clock::now().time_since_epoch().count()) | 1u) {}
+
+std::uint32_t Worker::roll() {
+    std::uint32_t x = random_state_;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return random_state_ = x;
+}
 
 void Worker::listen(const std::vector<config::Address>& addresses) {
     for (const auto& a : addresses) {
@@ -56,6 +65,7 @@ void Worker::run() {
 
 void Worker::publish(std::shared_ptr<const core::Snapshot> snapshot) {
     pools.adopt(snapshot->config);
+    if (snapshot_ && snapshot_->health != snapshot->health) pools.forget_local_failures();
     snapshot_ = std::move(snapshot);
 }
 

@@ -50,6 +50,7 @@ public:
     upstream::Pools pools;
     observe::AccessLog access_log;
     WorkerEvents events;
+    std::uint32_t roll();  // a cheap random number (xorshift), for weighted forwards
     std::atomic<std::size_t> clients{0};  // open client connections (read by the control loop)
 
 private:
@@ -60,6 +61,7 @@ private:
     std::shared_ptr<const core::Snapshot> snapshot_;
     std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
     bool draining_ = false;
+    std::uint32_t random_state_;
     bool running_ = true;
 };
 

@@ -139,7 +139,16 @@ asio::awaitable<std::unique_ptr<Connection>> connect(http::Client& c, const tcp:
 
 }  // namespace
 
-asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& snapshot, int group) {
+const core::CompiledError* mapped_error(const core::SiteView* site, int status) {
+    if (site == nullptr || status == 101) return nullptr;
+    for (const auto& e : site->errors)
+        for (const auto& range : e.config->statuses)
+            if (range.contains(status)) return &e;
+    return nullptr;
+}
+
+asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& snapshot, int group,
+                                       const core::SiteView* site) {
     ForwardResult r;
     const auto& g = snapshot.config->target_groups[static_cast<std::size_t>(group)];
     std::optional<http::RequestBody> body;
@@ -210,6 +219,10 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
         r.upstream_ms = std::chrono::duration<double, std::milli>(server::Clock::now() - started).count();
         r.request_body_done = !body || body->done();
         conn->requests++;
+        if ((r.mapped_error = mapped_error(site, res.status))) {
+            r.status = res.status;
+            co_return r;  // the connection closes with `conn`: its body is not wanted
+        }
         bool reusable = co_await relay_response(c, *conn, ug, res, head_len, g, r);
         if (reusable && r.request_body_done)
             pool->give_back(std::move(conn), c.worker.watchdog.now(), g.pool.max_idle);

@@ -21,9 +21,12 @@ struct ForwardResult {
     std::uint64_t body_bytes = 0;     // response body bytes sent to the client
     std::string target;               // the last target tried, "host:port"
     double upstream_ms = -1;          // request start to response head
+    // The target answered with a status the site maps to an error page: the
+    // response was not relayed; the caller answers with this page.
+    const core::CompiledError* mapped_error = nullptr;
 };
 
 boost::asio::awaitable<ForwardResult> forward(http::Client& client, const core::Snapshot& snapshot,
-                                              int group);
+                                              int group, const core::SiteView* site);
 
 }  // namespace im::upstream

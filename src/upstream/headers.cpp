@@ -69,11 +69,15 @@ void build_request_head(std::string& out, const http::Request& req, const Forwar
     std::string_view host;
     for (const auto& h : req.headers) {
         if (is_hop_by_hop(h.name, connection) || replaced_on_request(h.name)) continue;
-        if (iequals(h.name, "host")) host = h.value;
+        if (iequals(h.name, "host")) {
+            host = req.authority.empty() ? h.value : req.authority;
+            append_field(out, h.name, host);
+            continue;
+        }
         append_field(out, h.name, h.value);
     }
     if (host.empty()) {
-        host = ctx.fallback_host;
+        host = req.authority.empty() ? ctx.fallback_host : req.authority;
         append_field(out, "Host", host);
     }
     append_list_field(out, req.headers, "X-Forwarded-For", ctx.client_ip);

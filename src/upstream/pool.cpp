@@ -55,3 +55,12 @@ void Pools::close_all() {
 }
 
 }  // namespace im::upstream
+
+namespace im::upstream {
+
+void Pools::forget_local_failures() {
+    for (auto& group : pools_)
+        for (auto& p : group) p->down_until = {};
+}
+
+}  // namespace im::upstream

@@ -53,6 +53,8 @@ public:
     std::size_t& cursor(int group) { return cursors_[static_cast<std::size_t>(group)]; }
     void close_idle(Clock::time_point now);
     void close_all();
+    // A new health verdict replaces what this worker guessed from its own failures.
+    void forget_local_failures();
 
 private:
     std::shared_ptr<const config::Config> config_;

@@ -88,13 +88,17 @@ struct Relay {
     asio::awaitable<bool> chunked_body(std::string& head, bool client_chunked) {
         http::ChunkedDecoder decoder;
         std::string out = std::move(head);
+        bool head_sent = false;
         while (true) {
             auto pending = conn.in.view();
             while (!pending.empty() && !decoder.done()) {
                 auto step = decoder.feed(pending);
                 if (decoder.failed() || step.consumed == 0) {
                     r.failure = Failure::bad_response;
-                    r.client_keep_alive = false;
+                    // Nothing sent yet: the client can still get a clean error answer.
+                    r.response_started = head_sent;
+                    r.client_keep_alive = !head_sent;
+                    if (!head_sent) r.status = 0;  // the caller picks the error status
                     co_return false;
                 }
                 pending.remove_prefix(step.consumed);
@@ -111,6 +115,7 @@ struct Relay {
                 co_return co_await to_client(asio::buffer(out)) && !extra;
             }
             if (!out.empty() && !co_await to_client(asio::buffer(out))) co_return false;
+            head_sent = true;
             out.clear();
             if (!co_await from_target(false)) co_return false;
         }

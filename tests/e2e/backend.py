@@ -7,6 +7,7 @@
   /chunked/N          N bytes, chunked
   /eof/N              N bytes, no length: ends when the connection closes
   /sink               reads the whole request body (any size) and answers its length
+  /sink-after/MS      like /sink, but waits MS milliseconds before reading the body
   /slow/MS            waits MS milliseconds before answering
   /garbage            answers bytes that are not HTTP
   /close-mid          promises 1000 bytes, sends 10, closes
@@ -14,24 +15,51 @@
   /ws                 WebSocket echo (RFC 6455 handshake, text/binary frames echoed)
   /hop                200 with hop-by-hop response headers (Connection: X-Resp-Hop, Keep-Alive)
   /stall-body/N       promises N bytes, sends half, then stalls for a minute
+  /drip/N/MS          N chunks of "drip\n", chunked, one every MS milliseconds
+  /reset              resets the connection (RST) without answering
+  /raw/NAME           a canned, possibly malformed response from RAW below, then close
   /stats              JSON counters: connections and requests seen (not counting /stats and
                       /admin requests), and the last requests (method, target, headers, body)
   /admin/health/fail  from now on /health answers 503 (/admin/health/ok: 200 again)
   anything else       200 "hello from NAME"
 
 Every response built by response() carries "X-Backend: NAME". With --delay MS every
-request except /health, /stats and /admin/* waits MS milliseconds before it is answered.
+request except /health, /stats and /admin/* waits MS milliseconds before it is answered; with
+--reset every such request is answered by a connection reset. /status/N for N = 1xx, 204 and
+304 sends no body. /stats also counts the connections open right now ("open"; again not counting connections
+that only carried /stats or /admin requests).
 """
 import argparse
 import asyncio
 import base64
 import hashlib
 import json
+import socket
+import struct
 
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 NAME = "app"
 DELAY_MS = 0
-STATE = {"connections": 0, "requests": 0, "health_ok": True, "log": []}
+RESET = False
+RAW = {
+    # Both framings: Transfer-Encoding wins (RFC 9112 §6.3); the body is "hello".
+    "cl-and-te": b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 b"5\r\nhello\r\n0\r\n\r\n",
+    # Chunked, then the connection closes before the last chunk: a truncated body.
+    "chunked-cut": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n",
+    # A head promising a body, then the connection closes before any body byte.
+    "head-only": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",
+    "chunked-head-only": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    "dup-cl": b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    "bad-chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    "bad-status": b"HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nhi",
+    "bad-header": b"HTTP/1.1 200 OK\r\nNo colon here\r\nContent-Length: 2\r\n\r\nhi",
+    "nul-header": b"HTTP/1.1 200 OK\r\nX-A: a\x00b\r\nContent-Length: 2\r\n\r\nhi",
+    "early-hints": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                   b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal",
+    "http10": b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold style body",
+}
+STATE = {"connections": 0, "open": 0, "requests": 0, "health_ok": True, "log": []}
 LOG_KEEP = 2000
 
 
@@ -152,6 +180,12 @@ class HeadWriter:
         self.writer.close()
 
 
+def reset(writer):
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
 async def handle(reader, writer, name):
     conn_id = None
     real_writer = writer
@@ -167,6 +201,7 @@ async def handle(reader, writer, name):
             if not control:
                 if conn_id is None:
                     STATE["connections"] += 1
+                    STATE["open"] += 1
                     conn_id = STATE["connections"]
                 STATE["requests"] += 1
                 entry = {"method": method, "target": target, "version": version,
@@ -176,14 +211,19 @@ async def handle(reader, writer, name):
             if path == "/ws" and (header(headers, "upgrade") or "").lower() == "websocket":
                 await websocket(reader, writer, headers)
                 return
+            if path.startswith("/sink-after/"):
+                await asyncio.sleep(int(path.split("/")[2]) / 1000)
             received = await read_body(reader, headers)
             if not control:
                 entry["body_length"] = received
                 if DELAY_MS and path != "/health":
                     await asyncio.sleep(DELAY_MS / 1000)
+                if (RESET and path != "/health") or path == "/reset":
+                    reset(real_writer)
+                    return
             parts = path.strip("/").split("/")
             if path == "/stats":
-                body = json.dumps({k: STATE[k] for k in ("connections", "requests", "log")})
+                body = json.dumps({k: STATE[k] for k in ("connections", "open", "requests", "log")})
                 writer.write(response(200, body.encode(), [("Content-Type", "application/json")]))
             elif path == "/admin/health/fail":
                 STATE["health_ok"] = False
@@ -196,6 +236,11 @@ async def handle(reader, writer, name):
                     writer.write(response(200, b"ok"))
                 else:
                     writer.write(response(503, b"unhealthy", reason="Service Unavailable"))
+            elif parts[0] == "raw":
+                writer.write(RAW[parts[1]])
+                await writer.drain()
+                writer.close()
+                return
             elif parts[0] == "hop":
                 writer.write(response(200, b"hop", [("Connection", "X-Resp-Hop, Keep-Alive"),
                                                     ("X-Resp-Hop", "secret"),
@@ -214,8 +259,19 @@ async def handle(reader, writer, name):
                                    "backend": name, "conn": conn_id}).encode()
                 writer.write(response(200, body, [("Content-Type", "application/json")]))
             elif parts[0] == "status":
-                writer.write(response(int(parts[1]), f"status {parts[1]} from {name}".encode(),
-                                      reason="Custom"))
+                code = int(parts[1])
+                if code < 200 or code in (204, 304):
+                    writer.write(f"HTTP/1.1 {code} Custom\r\nX-Backend: {NAME}\r\n\r\n".encode())
+                else:
+                    writer.write(response(code, f"status {code} from {name}".encode(),
+                                          reason="Custom"))
+            elif parts[0] == "drip":
+                writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+                for _ in range(int(parts[1])):
+                    writer.write(b"5\r\ndrip\n\r\n")
+                    await writer.drain()
+                    await asyncio.sleep(int(parts[2]) / 1000)
+                writer.write(b"0\r\n\r\n")
             elif parts[0] == "bytes":
                 n = int(parts[1])
                 writer.write(f"HTTP/1.1 200 OK\r\nContent-Length: {n}\r\n\r\n".encode())
@@ -235,7 +291,7 @@ async def handle(reader, writer, name):
                 await writer.drain()
                 writer.close()
                 return
-            elif parts[0] == "sink":
+            elif parts[0] in ("sink", "sink-after"):
                 writer.write(response(200, str(received).encode()))
             elif parts[0] == "slow":
                 await asyncio.sleep(int(parts[1]) / 1000)
@@ -263,6 +319,8 @@ async def handle(reader, writer, name):
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
+        if conn_id is not None:
+            STATE["open"] -= 1
         try:
             real_writer.close()
         except Exception:
@@ -274,9 +332,10 @@ async def main():
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--name", default="app")
     parser.add_argument("--delay", type=int, default=0, help="ms to wait before each answer")
+    parser.add_argument("--reset", action="store_true", help="reset every connection")
     args = parser.parse_args()
-    global NAME, DELAY_MS
-    NAME, DELAY_MS = args.name, args.delay
+    global NAME, DELAY_MS, RESET
+    NAME, DELAY_MS, RESET = args.name, args.delay, args.reset
     server = await asyncio.start_server(lambda r, w: handle(r, w, args.name), "127.0.0.1",
                                         args.port, limit=1 << 20)
     async with server:

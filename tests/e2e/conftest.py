@@ -51,8 +51,10 @@ def stop(proc, sig=signal.SIGTERM, timeout=10.0):
 class Backend:
     """tests/e2e/backend.py in its own process (so it can be killed and restarted)."""
 
-    def __init__(self, tmp_path, name, port=None, delay_ms=0):
+    def __init__(self, tmp_path, name, port=None, delay_ms=0, reset=False):
         self.name = name
+        self.reset = reset
+        self.auto_port = port is None
         self.port = port or free_port()
         self.delay_ms = delay_ms
         self.log = tmp_path / f"backend-{name}-{self.port}.log"
@@ -63,12 +65,23 @@ class Backend:
         return f"127.0.0.1:{self.port}"
 
     def start(self):
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen(
-                [PYTHON, str(HERE / "backend.py"), "--port", str(self.port), "--name", self.name,
-                 "--delay", str(self.delay_ms)],
-                stdout=log, stderr=subprocess.STDOUT)
-        wait_for_port(self.port, self.proc)
+        for attempt in range(3):
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [PYTHON, str(HERE / "backend.py"), "--port", str(self.port), "--name",
+                     self.name, "--delay", str(self.delay_ms)] + (["--reset"] if self.reset else []),
+                    stdout=log, stderr=subprocess.STDOUT)
+            try:
+                wait_for_port(self.port, self.proc)
+                self.auto_port = False  # a restart must come back on the same port
+                return self
+            except RuntimeError:
+                # A port picked by free_port() can be taken by someone else before the backend
+                # binds it; only then (first start, port not imposed) is another one tried.
+                stop(self.proc, signal.SIGKILL)
+                if not self.auto_port or attempt == 2:
+                    raise
+                self.port = free_port()
         return self
 
     def get(self, path, timeout=5.0):
@@ -159,8 +172,8 @@ class Gateway:
 def backend_factory(tmp_path):
     started = []
 
-    def make(name="app", port=None, delay_ms=0):
-        b = Backend(tmp_path, name, port, delay_ms).start()
+    def make(name="app", port=None, delay_ms=0, reset=False):
+        b = Backend(tmp_path, name, port, delay_ms, reset).start()
         started.append(b)
         return b
 

@@ -104,6 +104,8 @@ BAD_HEADERS = {
     "missing Host": b"GET / HTTP/1.1\r\nX-A: b\r\n\r\n",
     "two Hosts": b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
     "bad Host": b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    "Host with two colons": b"GET / HTTP/1.1\r\nHost: a:b:c\r\n\r\n",
+    "Host with userinfo": b"GET / HTTP/1.1\r\nHost: evil.example@a\r\n\r\n",
 }
 
 
@@ -276,6 +278,21 @@ def test_forwarded_request_is_cleanly_reframed(proxy):
     # The backend saw exactly these four requests, nothing smuggled between them.
     assert [e["target"] for e in proxy.app.stats()["log"]] == ["/echo/a", "/echo/b", "/echo/c",
                                                               "/echo/d"]
+
+
+def test_empty_host_is_never_forwarded_as_two_hosts(proxy):
+    # An empty Host is allowed (RFC 9112 §3.2); whatever the gateway makes of it, the
+    # upstream must get one Host field, never two.
+    with Conn(proxy.port) as c:
+        c.send(b"GET /echo/empty-host HTTP/1.1\r\nHost: \r\n\r\n")
+        r = c.read_response()
+    if r.status == 400:
+        assert backend_requests(proxy) == 0
+        return
+    assert r.status == 200, r
+    seen = json.loads(r.body)
+    hosts = [v for n, v in seen["headers"] if n.lower() == "host"]
+    assert len(hosts) == 1, f"forwarded with Host fields {hosts}"
 
 
 def test_get_with_body_is_forwarded_with_its_body(proxy):

@@ -50,7 +50,7 @@ target_groups:
     pool: {{max_idle: 16, max_connections: 100, idle_timeout: 30s}}
     timeouts: {{connect: 250ms, response_header: 30s, idle: 60s, tunnel: 1h}}
   api:
-    targets: ["localhost:9003"]
+    targets: ["localhost:9003", "[::1]:9004"]
     balance: round_robin
 sites:
   - name: www
@@ -121,7 +121,8 @@ BAD_INPUTS = [
      ("hostz", "hostz"), ["hostz"]),
     ("unknown top-level key", "target_groups:\n", "target_group:\n  x: 1\ntarget_groups:\n",
      ("target_group:", "target_group:"), ["target_group"]),
-    ("wrong type: list expected", 'targets: ["localhost:9003"]', 'targets: "localhost:9003"',
+    ("wrong type: list expected", 'targets: ["localhost:9003", "[::1]:9004"]',
+     'targets: "localhost:9003"',
      ("targets: \"localhost", '"localhost:9003"'), ["targets"]),
     ("wrong type: integer expected", "  workers: 2\n", "  workers: lots\n",
      ("workers", "lots"), ["lots"]),

@@ -136,7 +136,30 @@ def test_all_targets_down_is_503(backend_factory, gateway_factory):
     b.start()
     assert wait_until(lambda: requests.get(gw.url + "/z", timeout=5).status_code == 200,
                       timeout=5), "never recovered after a target came back"
-    assert requests.get(gw.url + "/z", timeout=5).text == "hello from b"
+    time.sleep(1.2)  # see test_target_declared_healthy_is_used_at_once for the first second
+    for i in range(4):
+        assert requests.get(gw.url + f"/z{i}", timeout=5).text == "hello from b"
+
+
+def test_target_declared_healthy_is_used_at_once(backend_factory, gateway_factory):
+    b = backend_factory("b")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [b.address], workers=1, group_extra="""    health:
+      path: /health
+      interval: 100ms
+      timeout: 100ms
+      healthy_threshold: 1
+      unhealthy_threshold: 1
+"""), port)
+    assert requests.get(gw.url + "/a", timeout=5).status_code == 200
+    b.kill()
+    assert requests.get(gw.url + "/b", timeout=5).status_code in (502, 503)
+    b.start()
+    assert wait_until(lambda: "healthy again" in gw.log_text(), timeout=3), gw.log_text()
+    # The health checks say it is back: requests must reach it, not get "no healthy target".
+    r = requests.get(gw.url + "/c", timeout=5)
+    assert (r.status_code, r.text) == (200, "hello from b"), \
+        f"{r.status_code} right after the target was declared healthy again"
 
 
 def test_all_targets_down_without_health_checks(backend_factory, gateway_factory):
@@ -187,7 +210,7 @@ def test_check_timeout_counts_as_failure(backend_factory, gateway_factory):
 def test_checks_use_configured_path_and_host(backend_factory, gateway_factory):
     a = backend_factory("a")
     port = free_port()
-    gw = gateway_factory(proxy_config(port, [a.address], group_extra=health_yaml(
+    gateway_factory(proxy_config(port, [a.address], group_extra=health_yaml(
         path="/health?probe=1", extra="      host: status.internal\n")), port)
     checks = wait_until(lambda: a.requests_for("/health")[:2]
                         if len(a.requests_for("/health")) >= 2 else None, timeout=3)
@@ -217,3 +240,45 @@ def test_checks_run_at_the_configured_interval(backend_factory, gateway_factory)
     n = len(a.requests_for("/health"))
     # 300 ms apart: about 6-7 in 2 s (a check per interval, one checker for all workers).
     assert 4 <= n <= 9, n
+
+
+def test_reset_marks_target_down_and_idempotent_request_is_retried(backend_factory,
+                                                                   gateway_factory):
+    bad = backend_factory("bad", reset=True)
+    good = backend_factory("good")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [bad.address, good.address], workers=1), port)
+    with requests.Session() as s:
+        names = [s.get(gw.url + f"/r{i}", timeout=5) for i in range(10)]
+    assert [(r.status_code, r.text) for r in names] == [(200, "hello from good")] * 10
+    # Marked down at once: after the first reset no further request was sent to it.
+    assert bad.stats()["requests"] == 1, bad.stats()["requests"]
+    assert wait_until(lambda: bad.address in gw.log_text(), timeout=2)
+
+
+def test_non_idempotent_request_is_not_retried_once_sent(backend_factory, gateway_factory):
+    bad = backend_factory("bad", reset=True)  # reads the request, then resets
+    good = backend_factory("good")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [bad.address, good.address], workers=1), port)
+    with requests.Session() as s:
+        statuses = [s.post(gw.url + f"/echo/{i}", data=b"payload", timeout=5).status_code
+                    for i in range(6)]
+    # Round robin sends one of the first two POSTs to the resetting target: it was sent, so
+    # it must not be replayed elsewhere (502); that target is then out of rotation.
+    assert sorted(statuses[:2]) == [200, 502], statuses
+    assert statuses[2:] == [200] * 4, statuses
+    assert bad.stats()["requests"] == 1
+    assert good.stats()["requests"] == 5
+
+
+def test_retries_zero_surfaces_the_connect_failure(backend_factory, gateway_factory):
+    good = backend_factory("good")
+    dead = f"127.0.0.1:{free_port()}"
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [dead, good.address], workers=1,
+                                      group_extra="    retries: 0\n"), port)
+    with requests.Session() as s:
+        statuses = [s.get(gw.url + f"/g{i}", timeout=5).status_code for i in range(6)]
+    assert sorted(statuses[:2]) == [200, 502], statuses
+    assert statuses[2:] == [200] * 4, statuses

@@ -62,6 +62,8 @@ def site(tmp_path, gateway_factory):
     (root / "copy-a.txt").write_text("same content\n")
     (root / "copy-b.txt").write_text("same content\n")
     (root / "old.txt").write_text("old file\n")
+    (root / "hello world.txt").write_text("spaced name\n")
+    (root / "café.txt").write_text("utf-8 name\n")
     os.utime(root / "old.txt", (OLD_MTIME, OLD_MTIME))
     for name in MIME:
         (root / name).write_bytes(b"content of " + name.encode())
@@ -117,6 +119,14 @@ def test_index_document_for_root_and_directories(site):
         (r.status_code == 200 and r.text == "<h1>docs index</h1>\n"), (r.status_code, r.headers)
     assert get(site, "/index.html").text == HTML
     assert get(site, "/docs/guide.html").text == "<h1>guide</h1>\n"
+
+
+def test_encoded_file_names_and_query_strings(site):
+    assert get(site, "/hello%20world.txt").text == "spaced name\n"
+    assert get(site, "/caf%C3%A9.txt").text == "utf-8 name\n"
+    r = get(site, "/robots.txt?v=123")
+    assert r.status_code == 200 and r.text.startswith("User-agent")
+    assert get(site, "/?utm=x").text == HTML
 
 
 def test_missing_file_is_404(site):
@@ -390,3 +400,75 @@ def test_the_site_still_serves_after_traversal_attempts(site):
                                            "Connection: close\r\n\r\n".encode())
         assert status_of(raw) in (200, 400, 404), (target, raw[:100])
         assert b"TOPSECRET" not in raw
+
+
+def test_request_body_to_the_store_is_read_off(site):
+    with Conn(site.port) as c:
+        c.send(b"POST /robots.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"
+               b"GET /robots.txt HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"3\r\nabc\r\n0\r\n\r\n"
+               b"GET /old.txt HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert c.read_response().status == 405
+        r = c.read_response()
+        assert r.status == 200 and r.body.startswith(b"User-agent")
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"old file\n"
+
+
+def test_weak_if_none_match_comparison(site):
+    # RFC 9110 §13.1.2: If-None-Match uses the weak comparison.
+    etag = get(site, "/robots.txt").headers["ETag"]
+    assert get(site, "/robots.txt", **{"If-None-Match": "W/" + etag}).status_code == 304
+
+
+def test_change_in_a_subdirectory_is_picked_up(site):
+    (site.root / "docs" / "guide.html").write_text("<h1>guide v2</h1>\n")
+    assert wait_until(lambda: get(site, "/docs/guide.html").text == "<h1>guide v2</h1>\n",
+                      timeout=5), "a change in a subdirectory was not picked up"
+
+
+def test_new_directory_and_its_files_are_picked_up(site):
+    (site.root / "blog").mkdir()
+    time.sleep(0.4)  # the directory alone first, as a deploy tool would do
+    (site.root / "blog" / "post.html").write_text("<h1>post</h1>\n")
+    assert wait_until(lambda: get(site, "/blog/post.html").status_code == 200, timeout=5), \
+        "a file in a directory created after start was not picked up"
+    (site.root / "blog" / "post.html").write_text("<h1>post v2</h1>\n")
+    assert wait_until(lambda: get(site, "/blog/post.html").text == "<h1>post v2</h1>\n",
+                      timeout=5), "a later change in a new directory was not picked up"
+
+
+def test_atomic_rename_deploy_is_picked_up(site):
+    tmp = site.base / "robots.tmp"
+    tmp.write_text("User-agent: *\nAllow: /\n")
+    os.rename(tmp, site.root / "robots.txt")
+    assert wait_until(lambda: get(site, "/robots.txt").text == "User-agent: *\nAllow: /\n",
+                      timeout=5), "a file replaced by rename was not picked up"
+
+
+def small_site(tmp_path, gateway_factory, pages_options):
+    root = tmp_path / "small"
+    root.mkdir()
+    (root / "site.css").write_text(CSS)
+    port = free_port()
+    return gateway_factory(server_yaml(port) + f"""
+sites:
+  - name: www
+    default: true
+    pages: {{root: "{root}", {pages_options}}}
+""", port), root
+
+
+def test_compress_false_serves_identity_only(tmp_path, gateway_factory):
+    gw, _ = small_site(tmp_path, gateway_factory, "compress: false")
+    r = get(gw, "/site.css", **{"Accept-Encoding": "gzip, br"})
+    assert r.status_code == 200
+    assert "Content-Encoding" not in r.headers
+    assert r.text == CSS
+
+
+def test_watch_false_keeps_serving_the_loaded_content(tmp_path, gateway_factory):
+    gw, root = small_site(tmp_path, gateway_factory, "watch: false")
+    (root / "site.css").write_text("changed\n")
+    time.sleep(1.0)
+    assert get(gw, "/site.css").text == CSS

@@ -11,7 +11,7 @@ from conftest import free_port, proxy_config, server_yaml, wait_until
 from rawhttp import Conn, exchange
 
 
-def start(backend_factory, gateway_factory, tmp_path=None, workers=2, server_extra=""):
+def start(backend_factory, gateway_factory, workers=2, server_extra=""):
     app = backend_factory("app")
     port = free_port()
     gw = gateway_factory(proxy_config(port, [app.address], workers=workers,
@@ -297,3 +297,152 @@ def test_access_log_line_per_request(tmp_path, backend_factory, gateway_factory)
     assert first.split()[1] == "127.0.0.1"
     second = next(l for l in lines if "/status/404" in l)
     assert '"GET /status/404 HTTP/1.1" 404' in second, second
+
+
+# --- upstream connection pool ----------------------------------------------------------------
+
+def test_stale_pooled_connection_after_backend_restart_is_not_a_failure(backend_factory,
+                                                                         gateway_factory):
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    assert requests.get(gw.url + "/before", timeout=5).status_code == 200
+    app.kill()
+    app.start()  # same port; the pooled connection is now dead
+    for i in range(5):
+        r = requests.get(gw.url + f"/after{i}", timeout=5)
+        assert (r.status_code, r.text) == (200, "hello from app"), (i, r.status_code)
+
+
+def test_pool_idle_timeout_closes_idle_upstream_connections(backend_factory, gateway_factory):
+    app = backend_factory("app")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [app.address], workers=1,
+                                      group_extra="    pool: {idle_timeout: 500ms}\n"), port)
+    assert requests.get(gw.url + "/x", timeout=5).status_code == 200
+    assert app.stats()["open"] >= 1, "the upstream connection was not kept for reuse"
+    assert wait_until(lambda: app.stats()["open"] == 0, timeout=3), \
+        "idle pooled connection not closed after pool.idle_timeout"
+
+
+def test_pool_keeps_connections_without_idle_timeout(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    assert requests.get(gw.url + "/x", timeout=5).status_code == 200
+    time.sleep(1.0)
+    assert app.stats()["open"] == 1
+
+
+def test_pool_max_idle(backend_factory, gateway_factory):
+    app = backend_factory("app")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [app.address], workers=1,
+                                      group_extra="    pool: {max_idle: 1}\n"), port)
+    import threading
+    threads = [threading.Thread(target=requests.get, args=(gw.url + f"/slow/300?{i}",),
+                                kwargs={"timeout": 5}) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert app.stats()["connections"] >= 2
+    assert wait_until(lambda: app.stats()["open"] <= 1, timeout=2), app.stats()["open"]
+
+
+# --- more framing through the proxy -------------------------------------------------------
+
+def test_bodiless_upstream_statuses_keep_the_connection_in_sync(backend_factory,
+                                                                gateway_factory):
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    with Conn(gw.port) as c:
+        c.send(b"GET /status/204 HTTP/1.1\r\nHost: a\r\n\r\n"
+               b"GET /status/304 HTTP/1.1\r\nHost: a\r\n\r\n"
+               b"GET /echo/after HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert c.read_response().status == 204
+        assert c.read_response().status == 304
+        r = c.read_response()
+        assert r.status == 200 and json.loads(r.body)["target"] == "/echo/after"
+
+
+def test_streamed_response_is_not_held_back(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    with Conn(gw.port) as c:
+        t0 = time.monotonic()
+        c.send("GET /drip/10/200 HTTP/1.1\r\nHost: a\r\n\r\n")
+        head = c.read_head()
+        assert head.startswith(b"HTTP/1.1 200")
+        # The first piece arrives long before the 2 s the whole answer takes.
+        while b"drip" not in bytes(c.buf):
+            assert c._fill()
+        first = time.monotonic() - t0
+        assert first < 0.8, f"first piece after {first:.2f}s: the response was buffered"
+
+
+def test_several_x_forwarded_for_fields_are_combined(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    r = exchange(gw.port, b"GET /echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.1\r\n"
+                          b"X-Forwarded-For: 198.51.100.2\r\n\r\n")
+    seen = json.loads(r.body)
+    xff = ", ".join(header_values(seen, "x-forwarded-for"))
+    assert re.fullmatch(r"198\.51\.100\.1,\s*198\.51\.100\.2,\s*127\.0\.0\.1", xff), xff
+
+
+def test_expect_100_continue_upload_with_curl(backend_factory, gateway_factory, tmp_path):
+    import subprocess
+    app, gw = start(backend_factory, gateway_factory)
+    data = tmp_path / "upload.bin"
+    data.write_bytes(b"z" * (3 << 20))
+    t0 = time.monotonic()
+    out = subprocess.run(["curl", "-sS", "--max-time", "10", "-H", "Expect: 100-continue",
+                          "--data-binary", f"@{data}", gw.url + "/sink"],
+                         capture_output=True, text=True, timeout=20)
+    elapsed = time.monotonic() - t0
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == str(3 << 20)
+    # curl waits 1 s for a "100 Continue" that never comes before sending anyway.
+    assert elapsed < 0.9, f"upload took {elapsed:.2f}s: no 100 Continue relayed"
+
+
+def test_workers_setting_starts_that_many_event_loops(backend_factory, gateway_factory):
+    import os
+    app = backend_factory("app")
+    counts = {}
+    for workers in (1, 4):
+        port = free_port()
+        gw = gateway_factory(proxy_config(port, [app.address], workers=workers), port)
+        assert requests.get(gw.url + "/x", timeout=5).status_code == 200
+        counts[workers] = len(os.listdir(f"/proc/{gw.pid}/task"))
+        gw.stop()
+    assert counts[4] - counts[1] == 3, counts
+
+
+def test_absolute_form_target_is_sent_upstream_in_origin_form(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    r = exchange(gw.port, b"GET http://www.example.com/echo/abs?q=1 HTTP/1.1\r\n"
+                          b"Host: www.example.com\r\n\r\n")
+    seen = json.loads(r.body)
+    assert seen["target"] == "/echo/abs?q=1"
+    assert header_values(seen, "host") == ["www.example.com"]
+
+
+def test_unusual_but_valid_requests_are_accepted(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    r = exchange(gw.port, b"PURGE /echo/" + b"p" * 8000 + b" HTTP/1.1\r\nHost: a\r\n"
+                          b"X-Latin: caf\xe9\r\nX-Empty:\r\n"
+                          b"X-A!#$%&'*+.^_`|~: token chars\r\n"
+                          b"X-Spaces:    padded    \r\n\r\n")
+    assert r.status == 200, r
+    seen = json.loads(r.body)
+    assert seen["method"] == "PURGE"
+    assert len(seen["target"]) == len("/echo/") + 8000
+    assert header_values(seen, "x-latin") == ["caf\xe9"]
+    assert header_values(seen, "x-empty") == [""]
+    assert header_values(seen, "x-a!#$%&'*+.^_`|~") == ["token chars"]
+    assert header_values(seen, "x-spaces") == ["padded"]
+
+
+def test_many_pipelined_large_responses(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    sizes = [1 << 20, 10, 300_000, 0, 2 << 20, 5]
+    batch = b"".join(f"GET /bytes/{n} HTTP/1.1\r\nHost: a\r\n\r\n".encode() for n in sizes)
+    with Conn(gw.port, timeout=10) as c:
+        c.send(batch)
+        got = [len(c.read_response().body) for _ in sizes]
+    assert got == sizes

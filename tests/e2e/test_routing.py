@@ -132,3 +132,22 @@ sites:
         assert r.status_code == 404, host
         assert "hello from" not in r.text
     assert app.stats()["requests"] == 2
+
+
+def test_every_listen_address_serves(tmp_path, backend_factory, gateway_factory):
+    app = backend_factory("app")
+    port, port2 = free_port(), free_port()
+    config = server_yaml(port).replace(f'listen: ["127.0.0.1:{port}"]',
+                                       f'listen: ["127.0.0.1:{port}", "127.0.0.1:{port2}"]') + f"""
+target_groups:
+  app:
+    targets: ["{app.address}"]
+sites:
+  - name: www
+    default: true
+    default_action: {{forward: app}}
+"""
+    gateway_factory(config, port)
+    for p in (port, port2):
+        r = requests.get(f"http://127.0.0.1:{p}/x", timeout=5)
+        assert r.text == "hello from app"

@@ -176,3 +176,29 @@ def test_content_length_request_body_is_forwarded_exactly(proxy):
         assert seen["body_length"] == 10
         assert [v for n, v in seen["headers"] if n.lower() == "content-length"] == ["10"]
         assert json.loads(c.read_response().body)["target"] == "/echo/after"
+
+
+def test_upload_to_a_paused_backend_is_not_buffered(proxy):
+    # The backend reads nothing for 3 s: the gateway must stop reading the client, not pile
+    # the body up in memory.
+    n = 512 << 20
+    block = b"u" * BLOCK
+    with Conn(proxy.port, timeout=30) as c:
+        c.send(f"POST /sink-after/3000 HTTP/1.1\r\nHost: a\r\nContent-Length: {n}\r\n\r\n")
+        for _ in range(n // BLOCK):
+            c.sock.sendall(block)
+        r = c.read_response()
+        assert r.status == 200 and r.body == str(n).encode()
+    peak = proxy.status_kib("VmHWM")
+    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+
+
+def test_download_with_curl(proxy, tmp_path):
+    import subprocess
+    out = tmp_path / "down.bin"
+    n = 50 << 20
+    r = subprocess.run(["curl", "-sS", "--max-time", "30", "-o", str(out), "-w", "%{http_code}",
+                        proxy.url + f"/bytes/{n}"], capture_output=True, text=True, timeout=40)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "200"
+    assert out.stat().st_size == n

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from conftest import free_port, server_yaml
-from rawhttp import Conn, exchange
+from rawhttp import ClosedError, Conn
 
 
 def config(port, bad, good, workers=2, timeouts="", retries=""):
@@ -25,7 +25,7 @@ sites:
   - name: www
     default: true
     rules:
-      - match: {{path: ["/bad/*", "/garbage", "/close-*", "/slow/*", "/stall-body/*"]}}
+      - match: {{path: ["/bad/*", "/raw/*", "/garbage", "/close-*", "/slow/*", "/stall-body/*"]}}
         forward: bad
     default_action: {{forward: good}}
 """
@@ -200,3 +200,108 @@ def test_misbehaving_upstreams_in_a_row_never_crash_the_gateway(setup):
         assert c.read_response().status in (502, 503)
         assert c.read_response().body == b"hello from good"
     assert gw.alive()
+
+
+# --- malformed upstream responses: never passed on as they are ------------------------------
+
+def test_upstream_response_with_both_framings_is_reframed(setup):
+    gw = setup()
+    with Conn(gw.port, timeout=5) as c:
+        c.send("GET /raw/cl-and-te HTTP/1.1\r\nHost: a\r\n\r\n")
+        r = c.read_response()
+        if r.status == 200:
+            assert r.body == b"hello"
+            assert not (r.header("content-length") and r.header("transfer-encoding")), r.headers
+            if r.header("content-length"):
+                assert r.header("content-length") == "5"
+        else:
+            assert r.status == 502
+    good_still_answers(gw)
+
+
+def test_upstream_duplicate_content_length_is_502(setup):
+    gw = setup()
+    assert requests.get(gw.url + "/raw/dup-cl", timeout=5).status_code == 502
+    good_still_answers(gw)
+
+
+def test_upstream_bad_status_line_or_header_is_502(setup):
+    gw = setup()
+    for name in ("bad-status", "bad-header", "nul-header"):
+        r = requests.get(gw.url + f"/raw/{name}", timeout=5)
+        assert r.status_code == 502, (name, r.status_code, r.headers)
+    good_still_answers(gw)
+
+
+def test_upstream_invalid_chunk_cuts_the_response(setup):
+    gw = setup()
+    with Conn(gw.port, timeout=5) as c:
+        c.send("GET /raw/bad-chunk HTTP/1.1\r\nHost: a\r\n\r\n")
+        try:
+            head = c.read_head()
+        except ClosedError:
+            pytest.fail("connection closed with no response at all (expected a 502, or the "
+                        "response head followed by a cut)")
+        if head.startswith(b"HTTP/1.1 502"):
+            return
+        assert head.startswith(b"HTTP/1.1 200"), head
+        # Already started: the client connection must end without a valid last chunk.
+        assert c.closed_by_peer(3), "connection left open after an invalid upstream chunk"
+        assert b"0\r\n\r\n" not in bytes(c.buf)
+    good_still_answers(gw)
+
+
+def test_upstream_interim_response_then_final(setup):
+    gw = setup()
+    with Conn(gw.port, timeout=5) as c:
+        c.send("GET /raw/early-hints HTTP/1.1\r\nHost: a\r\n\r\n")
+        r = c.read_response()  # skips any relayed 1xx
+        assert r.status == 200 and r.body == b"final"
+
+
+def test_upstream_http10_close_delimited_response(setup):
+    gw = setup()
+    r = requests.get(gw.url + "/raw/http10", timeout=5)
+    assert r.status_code == 200 and r.text == "old style body"
+    good_still_answers(gw)
+
+
+def test_truncated_chunked_upstream_body_is_not_completed_for_the_client(setup):
+    gw = setup()
+    with Conn(gw.port, timeout=5) as c:
+        c.send("GET /raw/chunked-cut HTTP/1.1\r\nHost: a\r\n\r\n")
+        try:
+            head = c.read_head()
+        except ClosedError:
+            pytest.fail("connection closed with no response at all")
+        assert head.startswith(b"HTTP/1.1 200"), head
+        assert c.closed_by_peer(3), "connection left open after the upstream closed"
+        body = bytes(c.buf)
+        # The client must be able to tell the body is incomplete: no final chunk, or a
+        # Content-Length it did not get.
+        import re
+        cl = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        if b"transfer-encoding: chunked" in head.lower():
+            assert not body.endswith(b"0\r\n\r\n"), body
+        elif cl:
+            assert len(body) < int(cl.group(1)), (head, body)
+        else:
+            pytest.fail(f"re-framed as close-delimited: the truncation cannot be seen: {head!r}")
+    good_still_answers(gw)
+
+
+@pytest.mark.parametrize("name", ["head-only", "chunked-head-only"])
+def test_upstream_closing_right_after_the_head(setup, name):
+    gw = setup()
+    with Conn(gw.port, timeout=5) as c:
+        c.send(f"GET /raw/{name} HTTP/1.1\r\nHost: a\r\n\r\n")
+        try:
+            head = c.read_head()
+        except ClosedError:
+            pytest.fail("connection closed with no response at all (expected a 502, or the "
+                        "response head followed by a cut)")
+        if not head.startswith(b"HTTP/1.1 502"):
+            assert head.startswith(b"HTTP/1.1 200"), head
+            assert c.closed_by_peer(3)
+            assert not bytes(c.buf).endswith(b"0\r\n\r\n")
+    good_still_answers(gw)

@@ -95,8 +95,8 @@ def test_websocket_close_handshake(proxy):
 def test_idle_websocket_is_closed_after_the_tunnel_timeout(backend_factory, gateway_factory):
     app = backend_factory("app")
     port = free_port()
-    gw = gateway_factory(proxy_config(port, [app.address],
-                                      group_extra="    timeouts: {tunnel: 500ms}\n"), port)
+    gateway_factory(proxy_config(port, [app.address],
+                    group_extra="    timeouts: {tunnel: 500ms}\n"), port)
     ws = websocket.create_connection(f"ws://127.0.0.1:{port}/ws", timeout=5)
     try:
         ws.send("still here")
@@ -111,3 +111,39 @@ def test_idle_websocket_is_closed_after_the_tunnel_timeout(backend_factory, gate
             "the idle tunnel was still open after 3x the tunnel timeout"
     finally:
         ws.close()
+
+
+def handshake(key):
+    return (f"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+
+
+def masked_text(text):
+    mask = b"\x0a\x0b\x0c\x0d"
+    data = text.encode()
+    return bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+def test_frames_sent_right_behind_the_handshake_are_relayed(proxy):
+    key = base64.b64encode(os.urandom(16)).decode()
+    with Conn(proxy.port) as c:
+        # The client does not wait for the 101 before its first frame.
+        c.send(handshake(key) + masked_text("eager"))
+        r = c.read_response()
+        assert r.status == 101
+        assert c.read_exact(7) == b"\x81\x05eager"
+
+
+def test_refused_upgrade_stays_plain_http(proxy):
+    key = base64.b64encode(os.urandom(16)).decode()
+    with Conn(proxy.port) as c:
+        # /x is not a WebSocket endpoint: the backend answers 200 and the connection must go
+        # on as HTTP/1.1, not become a tunnel.
+        c.send(handshake(key).replace(b"GET /ws ", b"GET /x "))
+        r = c.read_response()
+        assert r.status == 200 and r.body == b"hello from app"
+        c.send("GET /echo/after HTTP/1.1\r\nHost: a\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200
+        import json
+        assert json.loads(r.body)["target"] == "/echo/after"

@@ -63,12 +63,17 @@ struct Fixture {
     std::shared_ptr<const core::Snapshot> snapshot = core::build_snapshot(
         config, std::make_shared<core::Endpoints>(), {}, core::all_healthy(*config), 1);
 
-    Decision decide(const std::string& host, const std::string& target) {
+    core::Visitor visitor;
+
+    Decision decide(const std::string& host, const std::string& target,
+                    const std::string& headers = "", const std::string& method = "GET") {
         static std::deque<std::string> heads;
-        auto& head = heads.emplace_back("GET " + target + " HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+        auto& head = heads.emplace_back(method + " " + target + " HTTP/1.1\r\nHost: " + host +
+                                        "\r\n" + headers + "\r\n");
         http::Request r;
         EXPECT_EQ(http::parse_request(head, {}, r), 0);
-        return core::decide(r, *snapshot);
+        visitor.path = r.path;
+        return core::decide(r, visitor, *snapshot);
     }
     std::string site(const Decision& d) {
         return d.site < 0 ? "-" : snapshot->sites[static_cast<std::size_t>(d.site)].config->name;
@@ -110,5 +115,7 @@ TEST(CoreDecide, NoSiteWithoutDefault) {
     std::string head = "GET / HTTP/1.1\r\nHost: nowhere.test\r\n\r\n";
     http::Request r;
     ASSERT_EQ(http::parse_request(head, {}, r), 0);
-    EXPECT_EQ(core::decide(r, *snap).kind, Decision::Kind::no_site);
+    core::Visitor v;
+    v.path = r.path;
+    EXPECT_EQ(core::decide(r, v, *snap).kind, Decision::Kind::no_site);
 }

@@ -77,13 +77,22 @@ TEST(UpstreamHeaders, RequestIsReframedAndAnnotated) {
 }
 
 TEST(UpstreamHeaders, Http10WithoutHostGetsTargetAddress) {
-    auto req = parse("GET http://x/abs HTTP/1.0\r\nContent-Length: 3\r\n\r\n");
+    auto req = parse("GET /abs HTTP/1.0\r\nContent-Length: 3\r\n\r\n");
     std::string out;
     upstream::build_request_head(out, req, {"192.0.2.7", "http", "127.0.0.1:9000"});
     EXPECT_EQ(out,
               "GET /abs HTTP/1.1\r\nHost: 127.0.0.1:9000\r\nX-Forwarded-For: 192.0.2.7\r\n"
               "X-Forwarded-Proto: http\r\nX-Forwarded-Host: 127.0.0.1:9000\r\n"
               "Via: 1.0 intermission\r\nContent-Length: 3\r\n\r\n");
+}
+
+TEST(UpstreamHeaders, AbsoluteFormAuthorityReplacesHost) {
+    auto req = parse("GET http://shop.example:8080/p?q HTTP/1.1\r\nHost: other.test\r\n\r\n");
+    EXPECT_EQ(req.host, "shop.example");
+    std::string out;
+    upstream::build_request_head(out, req, {"192.0.2.7", "http", "127.0.0.1:9000"});
+    EXPECT_EQ(out.substr(0, out.find("X-Forwarded-For")),
+              "GET /p?q HTTP/1.1\r\nHost: shop.example:8080\r\n");
 }
 
 TEST(UpstreamHeaders, UpgradeIsForwarded) {
