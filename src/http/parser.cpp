@@ -2,6 +2,7 @@
 // front proxy and the application could read differently (the root of
 // request smuggling) is refused rather than guessed at.
 #include <array>
+#include <cctype>
 #include <cstring>
 
 #include "http/message.hpp"
@@ -169,13 +170,40 @@ void observe_field(Framing& f, const Header& h) {
     else if (iequals(h.name, "connection")) f.connection_field(h.value);
 }
 
+bool is_reg_name_char(unsigned char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-' || c == '_' || c == '%' || c == '~';
+}
+
+bool valid_port(std::string_view p) {
+    if (p.empty() || p.size() > 5) return false;
+    for (char c : p)
+        if (c < '0' || c > '9') return false;
+    return true;
+}
+
+// Host = uri-host [ ":" port ] (RFC 9110 §7.2): a name or IPv4 address, or an
+// IPv6 literal in brackets. Anything else could route differently here and
+// at the application.
 bool valid_host(std::string_view h) {
     if (h.empty()) return true;  // "Host:" empty is allowed for some targets
-    for (unsigned char c : h) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '-' || c == '_' || c == ':' || c == '[' || c == ']' || c == '%';
-        if (!ok) return false;
+    std::string_view name = h;
+    if (h.front() == '[') {
+        auto close = h.find(']');
+        if (close == std::string_view::npos) return false;
+        for (unsigned char c : h.substr(1, close - 1))
+            if (!std::isxdigit(c) && c != ':' && c != '.') return false;
+        auto rest = h.substr(close + 1);
+        return rest.empty() || (rest.front() == ':' && valid_port(rest.substr(1)));
     }
+    auto colon = h.find(':');
+    if (colon != std::string_view::npos) {
+        if (!valid_port(h.substr(colon + 1))) return false;
+        name = h.substr(0, colon);
+    }
+    if (name.empty()) return false;
+    for (unsigned char c : name)
+        if (!is_reg_name_char(c)) return false;
     return true;
 }
 

@@ -71,7 +71,7 @@ void build_request_head(std::string& out, const http::Request& req, const Forwar
         if (is_hop_by_hop(h.name, connection) || replaced_on_request(h.name)) continue;
         if (iequals(h.name, "host")) {
             host = req.authority.empty() ? h.value : req.authority;
-            append_field(out, h.name, host);
+            if (!host.empty()) append_field(out, h.name, host);  // empty: one fallback below
             continue;
         }
         append_field(out, h.name, h.value);

@@ -164,3 +164,16 @@ TEST(HttpResponseParser, RefusesGarbageAndAmbiguity) {
     EXPECT_FALSE(parse_response("HTTP/1.1 200 OK\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", {}, r));
     EXPECT_FALSE(parse_response("HTTP/1.1 200 OK\r\nBad Header: 1\r\n\r\n", {}, r));
 }
+
+TEST(HttpParser, HostSyntax) {
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a:b:c\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a:\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a:80x\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: [::1\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: :80\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a b\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: www.example.com:8080\r\n\r\n"), 0);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n"), 0);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"), 0);
+    EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost:\r\n\r\n"), 0);
+}
