@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "config/config.hpp"
+#include "control/state.hpp"
 #include "server/gateway.hpp"
 
 namespace {
@@ -43,7 +44,7 @@ void raise_descriptor_limit() {
     }
 }
 
-int serve(const std::string& path) {
+int serve(const std::string& path, bool fresh_state) {
     raise_descriptor_limit();
     std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error code, not a death
     im::server::Loaded deps;
@@ -53,9 +54,18 @@ int serve(const std::string& path) {
         return 2;
     }
     set_log_level(config->server.log_level);
+    im::core::RuntimeState runtime;
+    if (!fresh_state) {
+        auto state = im::control::load_state(config->admin.state_file);
+        if (!state.state) {
+            spdlog::critical("not starting: {}", state.error);
+            return 2;
+        }
+        runtime = std::move(*state.state);
+    }
     try {
         im::server::Gateway gateway(std::make_shared<const im::config::Config>(std::move(*config)),
-                                    std::move(deps));
+                                    std::move(deps), std::move(runtime));
         return gateway.run();
     } catch (const std::exception& e) {
         spdlog::critical("not starting: {}", e.what());
@@ -81,11 +91,14 @@ int main(int argc, char** argv) {
 
     auto* serve_cmd = app.add_subcommand("serve", "Serve traffic with the given config");
     serve_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->capture_default_str();
+    bool fresh_state = false;
+    serve_cmd->add_flag("--fresh-state", fresh_state,
+                        "Start with no runtime state, ignoring (and later replacing) the state file");
     auto* check_cmd = app.add_subcommand("check", "Validate a config file and exit (0 = valid)");
     check_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->capture_default_str();
 
     CLI11_PARSE(app, argc, argv);
-    if (*serve_cmd) return serve(config_path);
+    if (*serve_cmd) return serve(config_path, fresh_state);
     if (*check_cmd) return check(config_path);
     return 1;
 }

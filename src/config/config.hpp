@@ -242,9 +242,24 @@ struct Site {
     Outage outage;
 };
 
+struct AdminToken {
+    std::string name;   // who, in the audit log
+    std::string value;  // the secret, read from its file; never logged
+};
+
+// The admin API listener and where runtime state is kept.
+struct Admin {
+    bool enabled = false;  // true when the config has an `admin` section
+    Address listen{"127.0.0.1", 9901};
+    std::vector<AdminToken> tokens;  // empty: the API answers only /healthz
+    std::filesystem::path state_file;  // default: intermission.state.json beside the config
+    std::filesystem::path audit_log;   // default: intermission.audit.jsonl beside the config
+};
+
 struct Config {
     std::filesystem::path source;  // the file it was loaded from
     Server server;
+    Admin admin;
     std::vector<TargetGroup> target_groups;
     std::vector<Site> sites;
 

@@ -147,6 +147,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& config) {
     const bool is_map = r.fields(top,
                                  {
                                      {"server", [&](const Entry& e) { server = e; }},
+                                     {"admin", [&](const Entry& e) { detail::read_admin(r, e, config.admin); }},
                                      {"target_groups", [&](const Entry& e) { groups = e; }},
                                      {"sites", [&](const Entry& e) { sites = e; }},
                                  },
@@ -196,6 +197,9 @@ LoadResult load_config_text(const std::string& yaml, const std::string& file_nam
     Config config;
     config.source = file_name;
     if (auto root = parse_yaml(reader, yaml)) read_config(reader, *root, config);
+    // Runtime state lives beside the config unless said otherwise.
+    if (config.admin.state_file.empty()) config.admin.state_file = base_dir / "intermission.state.json";
+    if (config.admin.audit_log.empty()) config.admin.audit_log = base_dir / "intermission.audit.jsonl";
     result.errors = reader.take_errors();
     // Checks that need the whole file (unknown groups, duplicates) are reported after the
     // section they are found in; users read errors top to bottom.

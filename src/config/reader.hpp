@@ -146,6 +146,7 @@ std::optional<Action> read_action(Reader& r, const Entry& owner, const std::vect
 
 // The sections, in the order they must be read (sites refer to target groups).
 void read_server(Reader& reader, const Entry& entry, Server& server);
+void read_admin(Reader& reader, const Entry& entry, Admin& admin);
 void read_target_groups(Reader& reader, const Entry& entry, std::vector<TargetGroup>& groups);
 void read_sites(Reader& reader, const Entry& entry, const std::vector<TargetGroup>& groups,
                 std::vector<Site>& sites);

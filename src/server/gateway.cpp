@@ -78,15 +78,21 @@ Loaded load_dependencies(const config::Config& config) {
     return out;
 }
 
-Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded)
+Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded,
+                 core::RuntimeState runtime)
     : config_(std::move(config)), stores_(std::move(loaded.stores)),
-      endpoints_(std::move(loaded.endpoints)) {
-    for (const auto& g : config_->target_groups)
+      endpoints_(std::move(loaded.endpoints)), runtime_(std::move(runtime)),
+      audit_(config_->admin.audit_log) {
+    for (const auto& g : config_->target_groups) {
         health_.emplace_back(g.targets.size(), health::TargetHealth(g.health.healthy_threshold,
                                                                     g.health.unhealthy_threshold));
+        target_info_.emplace_back(g.targets.size());
+    }
     access_log_fd_ = open_access_log(config_->server.access_log);
-    current_ = core::build_snapshot(config_, endpoints_, stores_, core::all_healthy(*config_),
-                                    ++generation_);
+    auto snapshot = core::build_snapshot(config_, endpoints_, stores_, core::all_healthy(*config_),
+                                         ++generation_);
+    current_ = core::with_runtime(*snapshot, std::make_shared<core::RuntimeState>(runtime_),
+                                  ++generation_);
 }
 
 Gateway::~Gateway() {
@@ -159,6 +165,10 @@ asio::awaitable<void> Gateway::check_target(int group, std::size_t target) {
     asio::steady_timer timer(control_);
     while (!stopping_) {
         auto result = co_await health::probe(endpoint, text, g.health);
+        auto& info = target_info_[static_cast<std::size_t>(group)][target];
+        info.last_check = std::time(nullptr);
+        info.latency_us = result.latency.count();
+        info.last_error = result.error;
         auto& state = health_[static_cast<std::size_t>(group)][target];
         if (state.record_check(result.ok)) set_health(group, target, state.healthy(), result.error);
         timer.expires_after(g.health.interval);
@@ -224,6 +234,8 @@ asio::awaitable<void> Gateway::drain_and_stop() {
 }
 
 int Gateway::run() {
+    // Everything that can fail to bind comes before the worker threads start.
+    if (config_->admin.enabled) control::start_admin(control_, config_->admin, *this);
     start_workers();
     for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
         if (!config_->target_groups[g].health.enabled) continue;

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "control/admin.hpp"
+#include "control/audit.hpp"
 #include "core/snapshot.hpp"
 #include "health/state.hpp"
 #include "server/worker.hpp"
@@ -24,14 +26,32 @@ struct Loaded {
 };
 Loaded load_dependencies(const config::Config& config);
 
-class Gateway {
+// What the health checker last saw of a target, for the admin API.
+struct TargetInfo {
+    std::int64_t last_check = 0;  // UTC seconds; 0 = never
+    std::int64_t latency_us = -1;
+    std::string last_error;
+};
+
+class Gateway : public control::Operations {
 public:
-    explicit Gateway(std::shared_ptr<const config::Config> config, Loaded loaded);
-    ~Gateway();
+    Gateway(std::shared_ptr<const config::Config> config, Loaded loaded, core::RuntimeState runtime);
+    ~Gateway() override;
     // Serves until SIGTERM/SIGINT and a graceful drain; returns the exit code.
     int run();
 
+    // The admin API's operations (on the control thread).
+    control::ApiAnswer sites() override;
+    control::ApiAnswer site(const std::string& name) override;
+    control::ApiAnswer maintenance(const std::string& site) override;
+    control::ApiAnswer set_maintenance(const std::string& site, const boost::json::value* body,
+                                       const control::Caller& caller) override;
+    control::ApiAnswer targets() override;
+    control::ApiAnswer audit(std::size_t offset, std::size_t limit) override;
+
 private:
+    boost::json::value maintenance_json(std::size_t site_index) const;
+    const config::Site* find_site(const std::string& name) const;
     void start_workers();
     void publish(std::shared_ptr<const core::Snapshot> snapshot);
     void publish_health();
@@ -48,6 +68,9 @@ private:
     core::StoreMap stores_;
     std::shared_ptr<const core::Endpoints> endpoints_;
     std::vector<std::vector<health::TargetHealth>> health_;
+    std::vector<std::vector<TargetInfo>> target_info_;
+    core::RuntimeState runtime_;
+    control::AuditLog audit_;
     std::shared_ptr<const core::Snapshot> current_;
     std::uint64_t generation_ = 0;
     int access_log_fd_ = -1;

@@ -337,7 +337,7 @@ async def main():
     global NAME, DELAY_MS, RESET
     NAME, DELAY_MS, RESET = args.name, args.delay, args.reset
     server = await asyncio.start_server(lambda r, w: handle(r, w, args.name), "127.0.0.1",
-                                        args.port, limit=1 << 20)
+                                        args.port, limit=1 << 20, backlog=1024)
     async with server:
         await server.serve_forever()
 

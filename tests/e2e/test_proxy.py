@@ -446,3 +446,29 @@ def test_many_pipelined_large_responses(backend_factory, gateway_factory):
         c.send(batch)
         got = [len(c.read_response().body) for _ in sizes]
     assert got == sizes
+
+
+def test_access_log_records_rejected_requests_too(tmp_path, backend_factory, gateway_factory):
+    app = backend_factory("app")
+    port = free_port()
+    log = tmp_path / "access.log"
+    config = proxy_config(port, [app.address], limits="max_header_bytes: 1KiB")
+    config = config.replace('access_log: "off"', f'access_log: "{log}"')
+    gw = gateway_factory(config, port)
+    from rawhttp import send_and_read_all
+    send_and_read_all(port, b"GET / HTTP/1.1 junk\r\nHost: a\r\n\r\n", timeout=3)
+    send_and_read_all(port, b"GET /big HTTP/1.1\r\nHost: a\r\nX-Big: " + b"v" * 2000 + b"\r\n\r\n",
+                      timeout=3)
+    send_and_read_all(port, b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                            b"Transfer-Encoding: chunked\r\n\r\n", timeout=3)
+    requests.get(gw.url + "/marker", timeout=5)
+
+    def lines():
+        text = log.read_text() if log.exists() else ""
+        return text if "/marker" in text else None
+
+    text = wait_until(lines, timeout=5)
+    assert text, "no access log line for the normal request"
+    statuses = [int(m) for m in re.findall(r'" (\d{3}) ', text)]
+    # One line per request, rejected ones included: an operator must see them.
+    assert statuses.count(400) >= 2 and 431 in statuses, text

@@ -8,7 +8,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port, server_yaml
+from conftest import free_port, server_yaml, wait_until
 from rawhttp import ClosedError, Conn
 
 
@@ -305,3 +305,19 @@ def test_upstream_closing_right_after_the_head(setup, name):
             assert c.closed_by_peer(3)
             assert not bytes(c.buf).endswith(b"0\r\n\r\n")
     good_still_answers(gw)
+
+
+@pytest.mark.parametrize("path,status", [("/garbage", 502), ("/slow/3000", 504),
+                                         ("/close-early", 502)])
+def test_upstream_failure_is_in_the_error_log_with_context(backend_factory, gateway_factory,
+                                                           path, status):
+    bad, good = backend_factory("bad"), backend_factory("good")
+    port = free_port()
+    # access_log off: whatever names the target in the output is the error log.
+    gw = gateway_factory(config(port, bad.address, good.address,
+                                timeouts="response_header: 500ms"), port)
+    assert requests.get(gw.url + path, timeout=10).status_code == status
+    line = wait_until(lambda: next((l for l in gw.log_text().splitlines()
+                                    if bad.address in l), None), timeout=2)
+    assert line, f"no error log line naming {bad.address} after {status} on {path}:\n" \
+                 f"{gw.log_text()}"

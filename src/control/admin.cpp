@@ -1,0 +1,164 @@
+#include "control/admin.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include "core/bypass.hpp"
+
+namespace im::control {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using asio::ip::tcp;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+// Which configured token this request carries, compared in constant time.
+const config::AdminToken* authenticate(const Request& req, const config::Admin& admin) {
+    auto header = req[http::field::authorization];
+    constexpr std::string_view kBearer = "Bearer ";
+    if (header.size() <= kBearer.size() || header.substr(0, kBearer.size()) != kBearer) return nullptr;
+    std::string_view presented(header.data() + kBearer.size(), header.size() - kBearer.size());
+    const config::AdminToken* found = nullptr;
+    for (const auto& t : admin.tokens)  // no early exit: time does not reveal which matched
+        if (core::secret_equals(presented, t.value)) found = &t;
+    return found;
+}
+
+std::size_t query_number(std::string_view target, std::string_view key, std::size_t fallback) {
+    auto q = target.find('?');
+    if (q == std::string_view::npos) return fallback;
+    auto v = core::query_value(target.substr(q + 1), key);
+    if (v.empty()) return fallback;
+    try {
+        return std::stoul(std::string(v));
+    } catch (...) {
+        return fallback;
+    }
+}
+
+std::vector<std::string_view> split_path(std::string_view target) {
+    target = target.substr(0, target.find('?'));
+    std::vector<std::string_view> parts;
+    while (!target.empty()) {
+        auto slash = target.find('/');
+        if (slash != 0) parts.push_back(target.substr(0, slash));
+        if (slash == std::string_view::npos) break;
+        target.remove_prefix(slash + 1);
+    }
+    return parts;
+}
+
+ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
+    auto parts = split_path(req.target());
+    auto method = req.method();
+    if (parts.size() < 2 || parts[0] != "v1") return ApiAnswer::error(404, "no such endpoint");
+    if (parts[1] == "sites" && parts.size() == 2 && method == http::verb::get) return ops.sites();
+    if (parts[1] == "sites" && parts.size() == 3 && method == http::verb::get)
+        return ops.site(std::string(parts[2]));
+    if (parts[1] == "sites" && parts.size() == 4 && parts[3] == "maintenance") {
+        std::string site(parts[2]);
+        if (method == http::verb::get) return ops.maintenance(site);
+        if (method == http::verb::delete_) return ops.set_maintenance(site, nullptr, caller);
+        if (method == http::verb::put || method == http::verb::post) {
+            boost::system::error_code ec;
+            auto body = json::parse(req.body(), ec);
+            if (ec || !body.is_object())
+                return ApiAnswer::error(400, "expected a JSON object body, e.g. {\"on\": true, \"reason\": \"deploy\"}");
+            return ops.set_maintenance(site, &body, caller);
+        }
+        return ApiAnswer::error(405, "use GET, PUT or DELETE on this endpoint");
+    }
+    if (parts[1] == "targets" && parts.size() == 2 && method == http::verb::get) return ops.targets();
+    if (parts[1] == "audit" && parts.size() == 2 && method == http::verb::get)
+        return ops.audit(query_number(req.target(), "offset", 0),
+                         std::min<std::size_t>(query_number(req.target(), "limit", 50), 1000));
+    return ApiAnswer::error(404, "no such endpoint: " + std::string(req.method_string()) + " " +
+                                     std::string(req.target()));
+}
+
+Response handle(const Request& req, const config::Admin& admin, Operations& ops,
+                const std::string& client) {
+    ApiAnswer answer;
+    if (req.target() == "/healthz") {
+        answer.body = json::object{{"status", "ok"}};
+    } else if (const auto* token = authenticate(req, admin)) {
+        answer = route(req, ops, Caller{token->name, client});
+    } else {
+        answer = ApiAnswer::error(401, "missing or wrong admin token (send Authorization: Bearer <token>)");
+    }
+    Response res{static_cast<http::status>(answer.status), req.version()};
+    res.set(http::field::content_type, "application/json");
+    res.set(http::field::cache_control, "no-store");
+    res.body() = json::serialize(answer.body) + "\n";
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    return res;
+}
+
+asio::awaitable<void> serve(tcp::socket socket, const config::Admin& admin, Operations& ops) {
+    beast::tcp_stream stream(std::move(socket));
+    beast::flat_buffer buffer;
+    boost::system::error_code ec;
+    auto peer = stream.socket().remote_endpoint(ec);
+    std::string client = ec ? "-" : peer.address().to_string();
+    while (true) {
+        Request req;
+        http::request_parser<http::string_body> parser;
+        parser.body_limit(1 << 20);
+        stream.expires_after(std::chrono::seconds(30));
+        auto [rec, rn] = co_await http::async_read(stream, buffer, parser, nothrow);
+        if (rec) break;
+        auto res = handle(parser.get(), admin, ops, client);
+        auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
+        if (wec || !res.keep_alive()) break;
+    }
+    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+}
+
+asio::awaitable<void> accept_loop(tcp::acceptor acceptor, const config::Admin& admin,
+                                  Operations& ops) {
+    while (acceptor.is_open()) {
+        auto [ec, socket] = co_await acceptor.async_accept(nothrow);
+        if (ec) break;
+        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), admin, ops), asio::detached);
+    }
+}
+
+}  // namespace
+
+ApiAnswer ApiAnswer::error(int status, std::string message) {
+    return ApiAnswer{status, json::object{{"error", std::move(message)}}};
+}
+
+void start_admin(asio::io_context& io, const config::Admin& admin, Operations& ops) {
+    boost::system::error_code ec;
+    auto address = asio::ip::make_address(admin.listen.host, ec);
+    if (ec) throw std::runtime_error("admin listen address " + admin.listen.text() + ": not an IP address");
+    tcp::endpoint ep(address, admin.listen.port);
+    tcp::acceptor acceptor(io);
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec) acceptor.listen(64, ec);
+    if (ec) throw std::runtime_error("cannot listen on the admin address " + admin.listen.text() + ": " + ec.message());
+    spdlog::info("admin API on http://{}", admin.listen.text());
+    asio::co_spawn(io, accept_loop(std::move(acceptor), admin, ops), asio::detached);
+}
+
+}  // namespace im::control

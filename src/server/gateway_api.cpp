@@ -1,0 +1,206 @@
+// The gateway's side of the admin API: reads of the live state and the
+// maintenance switch, which is made durable and audited before it is
+// acknowledged, then published to every worker.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/json.hpp>
+#include <ctime>
+
+#include "config/values.hpp"
+#include "control/state.hpp"
+#include "core/decide.hpp"
+#include "server/gateway.hpp"
+
+namespace im::server {
+
+namespace json = boost::json;
+using control::ApiAnswer;
+
+namespace {
+
+json::value timestamp(std::optional<std::int64_t> t) {
+    if (!t) return nullptr;
+    return json::value(config::format_timestamp(*t));
+}
+
+json::array windows_json(const std::vector<config::Window>& windows) {
+    json::array out;
+    for (const auto& w : windows)
+        out.push_back(json::object{{"start", config::format_timestamp(w.start)},
+                                   {"end", config::format_timestamp(w.end)},
+                                   {"reason", w.reason}});
+    return out;
+}
+
+// "until" as RFC 3339 text or UTC seconds.
+std::optional<std::int64_t> parse_until(const json::value& v, std::string& error) {
+    if (v.is_int64()) return v.as_int64();
+    if (v.is_string()) {
+        auto t = config::parse_timestamp(std::string(v.as_string()));
+        if (t) return *t.value;
+        error = "bad 'until': " + t.expected;
+        return std::nullopt;
+    }
+    error = "bad 'until': expected an RFC 3339 time like 2026-11-24T03:00:00Z";
+    return std::nullopt;
+}
+
+std::string string_field(const json::object& o, const char* key, std::string& error) {
+    auto it = o.find(key);
+    if (it == o.end() || it->value().is_null()) return {};
+    if (!it->value().is_string()) {
+        error = std::string("bad '") + key + "': expected a string";
+        return {};
+    }
+    return std::string(it->value().as_string());
+}
+
+}  // namespace
+
+const config::Site* Gateway::find_site(const std::string& name) const {
+    for (const auto& s : config_->sites)
+        if (s.name == name) return &s;
+    return nullptr;
+}
+
+json::value Gateway::maintenance_json(std::size_t index) const {
+    const auto& site = config_->sites[index];
+    const auto& m = site.maintenance;
+    std::int64_t now = std::time(nullptr);
+    std::optional<std::int64_t> until;
+    bool on = core::maintenance_active(*current_, index, now, until);
+    json::object out{{"site", site.name}, {"on", on}};
+    json::object declared{{"enabled", m.enabled}, {"reason", m.reason}, {"message", m.message},
+                          {"until", timestamp(m.until)}, {"windows", windows_json(m.windows)}};
+    json::value runtime = nullptr;
+    if (auto it = runtime_.maintenance.find(site.name); it != runtime_.maintenance.end()) {
+        const auto& r = it->second;
+        runtime = json::object{{"on", r.on},
+                               {"reason", r.reason},
+                               {"message", r.message},
+                               {"who", r.who},
+                               {"started_at", timestamp(r.started_at ? std::optional(r.started_at) : std::nullopt)},
+                               {"until", timestamp(r.until)},
+                               {"windows", windows_json(r.windows)}};
+    }
+    // Which one decides now: runtime state set through the API wins over the
+    // config until an operator clears it (DELETE), so a reload never undoes it.
+    out["source"] = runtime.is_null() ? "config" : "api";
+    out["until"] = timestamp(until);
+    out["config"] = std::move(declared);
+    out["runtime"] = std::move(runtime);
+    return out;
+}
+
+ApiAnswer Gateway::sites() {
+    json::array list;
+    for (std::size_t i = 0; i < config_->sites.size(); ++i) {
+        const auto& s = config_->sites[i];
+        json::array hosts;
+        for (const auto& h : s.hosts) hosts.push_back(json::value(h));
+        list.push_back(json::object{{"name", s.name}, {"hosts", std::move(hosts)},
+                                    {"default", s.default_site}, {"pages", s.pages.has_value()},
+                                    {"maintenance", maintenance_json(i)}});
+    }
+    return ApiAnswer{200, json::object{{"sites", std::move(list)}, {"generation", generation_}}};
+}
+
+ApiAnswer Gateway::site(const std::string& name) {
+    for (std::size_t i = 0; i < config_->sites.size(); ++i) {
+        if (config_->sites[i].name != name) continue;
+        auto all = sites();
+        return ApiAnswer{200, all.body.as_object()["sites"].as_array()[i]};
+    }
+    return ApiAnswer::error(404, "no site named '" + name + "'");
+}
+
+ApiAnswer Gateway::maintenance(const std::string& name) {
+    for (std::size_t i = 0; i < config_->sites.size(); ++i)
+        if (config_->sites[i].name == name) return ApiAnswer{200, maintenance_json(i)};
+    return ApiAnswer::error(404, "no site named '" + name + "'");
+}
+
+ApiAnswer Gateway::set_maintenance(const std::string& name, const json::value* body,
+                                   const control::Caller& caller) {
+    const config::Site* site = find_site(name);
+    if (!site) return ApiAnswer::error(404, "no site named '" + name + "'");
+    auto before = maintenance(name).body;
+    core::RuntimeState next = runtime_;
+    std::string action = "maintenance.clear";
+    std::string reason;
+    if (body) {
+        const auto& o = body->as_object();
+        auto on = o.find("on");
+        if (on == o.end() || !on->value().is_bool())
+            return ApiAnswer::error(400, "missing 'on': expected true or false");
+        std::string error;
+        core::MaintenanceState state;
+        state.on = on->value().as_bool();
+        state.reason = string_field(o, "reason", error);
+        state.message = string_field(o, "message", error);
+        if (auto u = o.find("until"); u != o.end() && !u->value().is_null())
+            state.until = parse_until(u->value(), error);
+        if (!error.empty()) return ApiAnswer::error(400, error);
+        for (const auto& [key, value] : o)
+            if (key != "on" && key != "reason" && key != "message" && key != "until")
+                return ApiAnswer::error(400, "unknown field '" + std::string(key) +
+                                                 "' (expected on, reason, message, until)");
+        state.who = caller.token;
+        auto old = runtime_.maintenance.find(name);
+        bool was_on = old != runtime_.maintenance.end() && old->second.on;
+        state.started_at = state.on ? (was_on ? old->second.started_at : std::time(nullptr)) : 0;
+        if (old != runtime_.maintenance.end()) state.windows = old->second.windows;
+        reason = state.reason;
+        action = state.on ? "maintenance.on" : "maintenance.off";
+        next.maintenance[name] = std::move(state);
+    } else {
+        next.maintenance.erase(name);
+    }
+    // Durable first: an acknowledged change survives a crash.
+    if (auto err = control::save_state(config_->admin.state_file, next); !err.empty()) {
+        spdlog::error("site '{}': {} not applied: {}", name, action, err);
+        return ApiAnswer::error(500, "the change was not applied: " + err);
+    }
+    runtime_ = std::move(next);
+    publish(core::with_runtime(*current_, std::make_shared<core::RuntimeState>(runtime_), ++generation_));
+    auto after = maintenance(name).body;
+    if (auto err = audit_.append({caller.token, caller.client, action, name, before, after, reason}); !err.empty())
+        spdlog::error("{}", err);
+    spdlog::info("site '{}': {} by '{}' from {}", name, action, caller.token, caller.client);
+    auto answer = after.as_object();
+    answer["generation"] = generation_;
+    return ApiAnswer{200, std::move(answer)};
+}
+
+ApiAnswer Gateway::targets() {
+    json::array groups;
+    for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
+        const auto& group = config_->target_groups[g];
+        json::array list;
+        for (std::size_t t = 0; t < group.targets.size(); ++t) {
+            const auto& h = health_[g][t];
+            const auto& info = target_info_[g][t];
+            list.push_back(json::object{
+                {"address", group.targets[t].text()},
+                {"state", h.healthy() ? "healthy" : "unhealthy"},
+                {"last_check", timestamp(info.last_check ? std::optional(info.last_check) : std::nullopt)},
+                {"latency_ms", info.latency_us < 0 ? json::value(nullptr) : json::value(info.latency_us / 1000.0)},
+                {"consecutive_failures", h.consecutive_failures()},
+                {"consecutive_successes", h.consecutive_successes()},
+                {"last_error", info.last_error}});
+        }
+        groups.push_back(json::object{{"name", group.name},
+                                      {"health_checks", group.health.enabled},
+                                      {"targets", std::move(list)}});
+    }
+    return ApiAnswer{200, json::object{{"target_groups", std::move(groups)}}};
+}
+
+ApiAnswer Gateway::audit(std::size_t offset, std::size_t limit) {
+    json::array entries;
+    for (auto& e : audit_.read(offset, limit)) entries.push_back(std::move(e));
+    return ApiAnswer{200, json::object{{"entries", std::move(entries)}, {"offset", offset}, {"limit", limit}}};
+}
+
+}  // namespace im::server
