@@ -164,6 +164,28 @@ class Gateway:
         """Open file descriptors of the gateway process (sockets included)."""
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
+    def sockets(self):
+        """[(local port, remote port, TCP state)] of the gateway's open TCP sockets, from
+        /proc/net/tcp: says which connections (clients, upstreams) a leak is made of."""
+        inodes = set()
+        for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
+            try:
+                link = os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                inodes.add(link[8:-1])
+        out = []
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                if parts[9] in inodes:
+                    local = int(parts[1].split(":")[1], 16)
+                    remote = int(parts[2].split(":")[1], 16)
+                    out.append((local, remote, int(parts[3], 16)))
+        return out
+
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 

@@ -286,7 +286,13 @@ sites:
             # or upstream). What the kernel still has queued may trickle out after the close,
             # so this is judged on the gateway's descriptors, not on what the clients read.
             cut = wait_until(lambda: proxy.fd_count() <= baseline + 4, timeout=5)
-        assert cut, f"gateway still holds {proxy.fd_count() - baseline} extra descriptors"
+        if not cut:
+            socks_now = proxy.sockets()
+            clients = sum(1 for l, r, st in socks_now if l == port and st != 10)
+            upstreams = sum(1 for l, r, st in socks_now if r == big.port)
+            pytest.fail(f"gateway still holds {proxy.fd_count() - baseline} extra descriptors: "
+                        f"{clients} client and {upstreams} upstream connections; big backend "
+                        f"saw {big.stats()['requests']} requests")
         # They were real requests in flight: every one reached the backend.
         assert big.stats()["requests"] == 200
         assert not normal.errors, normal.errors[:5]
