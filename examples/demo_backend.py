@@ -22,7 +22,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 <h1>Hello from the demo app</h1>
 <p>This page came from the application at {socket.gethostname()} through intermission.</p>
 <p>Path: <code>{self.path}</code>, time: {time.strftime('%H:%M:%S')}</p>
-<p>Stop the app (Ctrl-C on the demo) and intermission serves the branded page instead.</p>
+<p>Switch maintenance on through the admin API (see the demo's output) and visitors get the branded page instead.</p>
 <pre>{json.dumps({k: v for k, v in self.headers.items() if k.lower().startswith('x-forwarded') or k.lower() == 'via'}, indent=2)}</pre>
 """.encode()
             ctype = "text/html; charset=utf-8"
