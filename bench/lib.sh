@@ -239,8 +239,9 @@ parse_wrk() {
 CSV_HEADER="round,scenario,server,conns,rps,p50_us,p99_us,requests,wrong_status,sock_connect,sock_read,sock_write,sock_timeout,errors,rss_hwm_kb,cpu_s,cpu_us_per_req,backend_cpu_s,wrk_cpu_s,machine_busy_pct,other_cpu_s,upstream_estab,preflight,attempt"
 
 # measure ROUND SCENARIO SERVER CONNS PREFLIGHT ATTEMPT: one wrk run against
-# the running server; sets ROW (one CSV row) and DISTURBED (1 when processes
-# outside the benchmark used more than 10% of the machine meanwhile)
+# the running server; sets ROW (one CSV row), OTHER (CPU seconds used
+# meanwhile by processes outside the benchmark) and DISTURBED (1 when that
+# was more than 10% of the machine)
 measure() {
     local round=$1 sc=$2 server=$3 c=$4 pf=$5 attempt=$6
     local raw="$OUT/raw/r$round-$sc-$server-c$c-a$attempt"
@@ -273,6 +274,7 @@ measure() {
     ROW="$ROW,${wrk_cpu:-},$(awk -v a="$sys0" -v b="$sys1" 'BEGIN { split(a, x, " "); split(b, y, " ");
         t = y[2] - x[2]; if (t <= 0) t = 1; printf "%.0f", 100 * (y[1] - x[1]) / t }')"
     ROW="$ROW,$other,$up,$(echo "$pf" | tr ', ' ';_'),$attempt"
+    OTHER=$other
     DISTURBED=$(awk -v o="$other" -v n="$(nproc)" -v d="$DURATION" 'BEGIN { print (o > 0.1 * n * d) ? 1 : 0 }')
     log "    c=$c  rps=$rps  p50=${p50}us  p99=${p99}us  errors=$errors  cpu/req=$(echo "$ROW" | cut -d, -f17)us  VmHWM=${hwm}kB  other-load=${other}s"
 }

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <ctime>
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -111,6 +113,17 @@ int failure_status(upstream::Failure f) {
     }
 }
 
+std::string_view failure_text(upstream::Failure f) {
+    switch (f) {
+    case upstream::Failure::no_target: return "no healthy target";
+    case upstream::Failure::connect: return "connect failed";
+    case upstream::Failure::reset: return "connection reset before a response";
+    case upstream::Failure::timeout: return "timed out";
+    case upstream::Failure::bad_response: return "invalid HTTP response";
+    default: return "failed";
+    }
+}
+
 config::GatewayFailure gateway_failure(upstream::Failure f) {
     switch (f) {
     case upstream::Failure::connect: return config::GatewayFailure::connect_failed;
@@ -169,6 +182,9 @@ asio::awaitable<bool> serve_forward(Client& c, const core::Snapshot& snapshot,
         int status = r.mapped_error->config->status.value_or(r.status);
         r.status = answer_with_page(c, r.mapped_error->page.get(), status, close, bytes);
     } else if (r.failure != upstream::Failure::none && !r.response_started) {
+        if (r.failure != upstream::Failure::client_gone && r.failure != upstream::Failure::request_body)
+            spdlog::warn("site '{}': {} {}: target {}: {}", site.config->name, c.request.method,
+                         c.request.path, r.target.empty() ? "-" : r.target, failure_text(r.failure));
         bool body_unread = c.request.has_body() && !r.request_body_done;
         r.client_keep_alive = r.client_keep_alive && !body_unread;
         int status = r.status > 0 ? r.status : failure_status(r.failure);
@@ -223,6 +239,7 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     if (!bad && !visitor_of(c, visitor)) bad = 400;
     if (bad) {
         append_error(c.out, bad, true, c.worker.date.value());
+        log_access(c, "-", bad, 0, {}, -1, start);  // operators must see refused requests too
         co_return false;
     }
     c.in.consume(static_cast<std::size_t>(end));
@@ -231,10 +248,15 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
         append_error(c.out, 413, true, c.worker.date.value());
         co_return false;
     }
-    // Pinned: the worker may receive a new snapshot while this request awaits.
-    std::shared_ptr<const core::Snapshot> snapshot = c.worker.snapshot();
-    auto decision = core::decide(c.request, visitor, *snapshot);
+    const core::Snapshot& current = *c.worker.snapshot();
+    auto decision = core::decide(c.request, visitor, current);
     bool close = !c.request.keep_alive || c.worker.draining();
+    // A request that awaits pins its snapshot: the worker may be handed a new
+    // one meanwhile. Answers made at once need no pin (and no atomic count).
+    std::shared_ptr<const core::Snapshot> pinned;
+    if (decision.kind == core::Decision::Kind::forward || c.request.has_body())
+        pinned = c.worker.snapshot();
+    const core::Snapshot* snapshot = &current;
     if (decision.kind == core::Decision::Kind::forward) {
         bool keep = co_await serve_forward(c, *snapshot, decision, close, start);
         restore_carry(c);
@@ -301,7 +323,10 @@ asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket) {
             break;
         }
         if (end < 0) {
-            append_error(c.out, end == -431 ? 431 : 400, true, worker.date.value());
+            int status = end == -431 ? 431 : 400;
+            append_error(c.out, status, true, worker.date.value());
+            c.request.clear();  // nothing of it was parsed: logged without method and target
+            log_access(c, "-", status, 0, {}, -1, Clock::now());
             break;
         }
         if (!co_await serve_request(c, end)) break;

@@ -9,7 +9,8 @@ Guard::Guard(Watchdog& dog, boost::asio::ip::tcp::socket& socket) : dog_(dog), s
 Guard::~Guard() { dog_.unlink(*this); }
 
 void Guard::arm(std::chrono::milliseconds timeout) {
-    deadline_ = dog_.now() + timeout;
+    // now() is the last tick's time: add a tick so a timeout never fires early.
+    deadline_ = dog_.now() + timeout + Watchdog::kTick;
     expired_ = false;
 }
 

@@ -43,6 +43,7 @@ private:
 
 class Watchdog {
 public:
+    static constexpr std::chrono::milliseconds kTick{100};  // how often tick() runs
     Clock::time_point now() const { return now_; }
     void tick(Clock::time_point now);  // closes the sockets whose deadline passed
     std::size_t size() const { return size_; }

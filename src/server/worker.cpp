@@ -15,7 +15,6 @@ namespace asio = boost::asio;
 using asio::ip::tcp;
 
 namespace {
-constexpr auto kTick = std::chrono::milliseconds(100);
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 tcp::endpoint to_endpoint(const config::Address& a) {
@@ -112,7 +111,7 @@ asio::awaitable<void> Worker::tick_loop() {
         access_log.set_time(wall);
         access_log.flush();
         pools.close_idle(now);
-        timer.expires_after(kTick);
+        timer.expires_after(Watchdog::kTick);
         co_await timer.async_wait(nothrow);
     }
 }

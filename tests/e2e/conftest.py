@@ -262,3 +262,36 @@ def wait_until(predicate, timeout=5.0, interval=0.05):
         if time.monotonic() >= deadline:
             return None
         time.sleep(interval)
+
+
+def write_tree(root, files):
+    """Writes {relative path: str or bytes} under root (folders made as needed); returns root."""
+    root = Path(root)
+    for rel, content in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content)
+    return root
+
+
+def text_position(text, token, nth=0):
+    """1-based (line, column) of the nth occurrence of token in text."""
+    start = -1
+    for _ in range(nth + 1):
+        start = text.index(token, start + 1)
+    return text.count("\n", 0, start) + 1, start - (text.rfind("\n", 0, start) + 1) + 1
+
+
+def check_config(tmp_path, text, name="check.yaml"):
+    """Runs `intermission check --config` on text. Returns (exit code, stderr,
+    [(line, column, message)] of every `file:line:column: message` line)."""
+    import re
+    path = Path(tmp_path) / name
+    path.write_text(text)
+    r = run_binary("check", "--config", str(path))
+    pattern = re.compile(r"^" + re.escape(str(path)) + r":(\d+):(\d+): (.+)$", re.M)
+    errors = [(int(m.group(1)), int(m.group(2)), m.group(3)) for m in pattern.finditer(r.stderr)]
+    return r.returncode, r.stderr, errors
