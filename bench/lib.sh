@@ -3,7 +3,8 @@
 # Sections: logging, processes, ports and configs, starting servers,
 # /proc measurements, the quiet-machine wait, preflight, one wrk measurement.
 # Globals read here are set by run.sh: BENCH RUN OUT PORT BACKEND_PORT WORKERS
-# PAGES PAGE_ETAG DURATION WRK_THREADS INTERMISSION_BIN CLK_TCK QUIET_PCT QUIET_MAX.
+# PAGES PAGE_ETAG DURATION WRK_THREADS INTERMISSION_BIN CLK_TCK QUIET_PCT QUIET_MAX
+# IRQ_IN_TASK.
 # shellcheck shell=bash disable=SC2034,SC2086,SC2153
 # (SC2086: PID lists are split on purpose; SC2034/SC2153: globals shared with run.sh)
 
@@ -148,11 +149,13 @@ sys_jiffies() {
     awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
 }
 
-# process time of the whole machine (user+nice+system jiffies; irq, softirq
-# and steal are counted apart by the kernel) and, after a space, the
-# utime+stime of kernel threads (e.g. ksoftirqd handling loopback traffic)
+# process time of the whole machine in jiffies and, after a space, the
+# utime+stime of kernel threads (e.g. ksoftirqd handling loopback traffic).
+# Process time is user+nice+system, plus irq+softirq when IRQ_IN_TASK=1: with
+# tick-based accounting and no CONFIG_IRQ_TIME_ACCOUNTING, an irq/softirq
+# tick is charged to the running task's stime too, but listed apart here.
 proc_jiffies() {
-    awk '$1 == "cpu" { print $2 + $3 + $4; exit }' /proc/stat
+    awk -v irq="$IRQ_IN_TASK" '$1 == "cpu" { print $2 + $3 + $4 + (irq ? $7 + $8 : 0); exit }' /proc/stat
     cat /proc/[0-9]*/stat 2>/dev/null | awk '{ pid = $1; sub(/.*\) /, "")   # now $2 = ppid
         if (pid == 2 || $2 == 2) s += $12 + $13 } END { print s + 0 }'
 }

@@ -61,6 +61,12 @@ mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
 RUN="$OUT/run"                   # generated configs, logs, nginx temp dirs
 PAGES="$RUN/pages"               # the page store / document root: maintenance.html only
 CLK_TCK="$(getconf CLK_TCK)"
+# Does a task's stime include the irq/softirq ticks it was interrupted by?
+# Yes with tick-based accounting, unless CONFIG_IRQ_TIME_ACCOUNTING=y (used
+# to tell other load apart from the benchmark's own, see lib.sh other_cpu)
+IRQ_IN_TASK=1
+{ zcat /proc/config.gz 2>/dev/null || cat "/boot/config-$(uname -r)" 2>/dev/null; } |
+    grep -q '^CONFIG_IRQ_TIME_ACCOUNTING=y' && IRQ_IN_TASK=0
 # HAProxy has no ETag of its own: give it a hash of the page
 PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
 
@@ -121,6 +127,7 @@ done
     echo "cpus: $(nproc) ($(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo))"
     echo "memory: $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
     echo "loadavg_at_start: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "irq_time_in_task_stime: $IRQ_IN_TASK (1: no CONFIG_IRQ_TIME_ACCOUNTING, so CPU µs/req includes softirq work run in the server's context)"
     echo "params: ROUNDS=$ROUNDS DURATION=${DURATION}s WARMUP=${WARMUP}s CONNS=\"$CONNS\" WRK_THREADS=$WRK_THREADS WORKERS=$WORKERS SERVERS=\"$SERVERS\" SCENARIOS=\"$SCENARIOS\""
     echo "ports: server 127.0.0.1:$PORT  backend 127.0.0.1:$BACKEND_PORT"
     echo "page: $(wc -c <"$BENCH/maintenance.html") bytes, etag for haproxy $PAGE_ETAG"

@@ -73,7 +73,8 @@ def main():
       f"every round; median over rounds (min–max in brackets). Machine and versions: env.txt.")
     p("errors = responses of the wrong status class (page: not 503, proxy: not 2xx/3xx) + socket "
       "errors, summed over rounds. CPU µs/req = the server's own utime+stime (all its processes "
-      "and threads) / requests served; kernel softirq work on loopback is not included. "
+      "and threads) / requests served (on kernels without IRQ time accounting, see env.txt, that "
+      "includes the softirq work for loopback TCP that ran in the server's context). "
       "wrk % = load generator CPU as % of one core (near 100 % means the client is the limit).")
     p("")
 

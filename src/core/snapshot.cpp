@@ -32,13 +32,14 @@ std::string retry_after_line(const std::optional<config::Duration>& d) {
 // the app is back, visitors must not keep seeing it.
 std::shared_ptr<const CompiledPage> compile_file(const std::string& path, int status,
                                                  const std::string& extra,
-                                                 const pages::Store* store) {
+                                                 const pages::Store* store,
+                                                 bool never_cache = false) {
     const pages::File* file = store && !path.empty() ? store->find(path) : nullptr;
     if (!file) return nullptr;
     auto page = std::make_shared<CompiledPage>();
     page->file = file;
     page->status = status;
-    const bool cacheable = status >= 200 && status < 300;
+    const bool cacheable = !never_cache && status >= 200 && status < 300;
     const std::string cache =
         "Cache-Control: " + (cacheable ? file->cache_control : std::string("no-store")) + "\r\n";
     const bool varies = !file->gzip.empty() || !file->brotli.empty();
@@ -115,10 +116,11 @@ SiteView compile_site(const config::Site& site, const config::Config& config,
     view.default_action = compile_action(site.default_action, config, st);
     const auto& m = site.maintenance;
     // Retry-After of maintenance depends on the time; it is added per request.
-    view.maintenance_page = compile_file(m.page, m.status, "", st);
+    // Whatever its status, a maintenance answer must not outlive the maintenance in a cache.
+    view.maintenance_page = compile_file(m.page, m.status, "", st, true);
     const auto& o = site.outage;
     view.outage_page = compile_file(o.page.empty() ? m.page : o.page, o.status,
-                                    retry_after_line(o.retry_after), st);
+                                    retry_after_line(o.retry_after), st, true);
     for (const auto& e : site.errors)
         view.errors.push_back(CompiledError{&e, compile_file(e.page, e.status.value_or(0),
                                                              retry_after_line(e.retry_after), st)});

@@ -1,5 +1,6 @@
 #include "http/answers.hpp"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -39,6 +40,11 @@ int answer_store(Client& c, const core::SiteView& site, bool close, std::uint64_
                             find_header(req.headers, "if-none-match"),
                             find_header(req.headers, "if-modified-since")};
     auto answer = site.store->answer(origin_target(req), cond);
+    // Error and maintenance pages are private, however they are asked for
+    // (a directory whose index document is one included).
+    if (answer.file && std::find(site.private_pages.begin(), site.private_pages.end(),
+                                 answer.file->path) != site.private_pages.end())
+        answer.kind = pages::Reply::Kind::not_found;
     switch (answer.kind) {
     case pages::Reply::Kind::ok:
     case pages::Reply::Kind::not_modified:
@@ -219,8 +225,11 @@ int answer_bypass_grant(Client& c, const config::Bypass& bypass, std::int64_t no
     auto token = core::query_value(c.request.query, "token");
     auto dot = token.find('.');
     std::int64_t expiry = std::strtoll(std::string(token.substr(0, dot)).c_str(), nullptr, 10);
+    // The cookie lives until the token expires, but never longer than the configured ttl.
+    auto ttl = std::chrono::duration_cast<std::chrono::seconds>(bypass.cookie_ttl).count();
+    std::int64_t max_age = std::clamp<std::int64_t>(expiry - now, 0, ttl);
     std::string headers = "Set-Cookie: " + bypass.cookie_name + "=" + std::string(token) +
-                          "; Max-Age=" + std::to_string(std::max<std::int64_t>(expiry - now, 0)) +
+                          "; Max-Age=" + std::to_string(max_age) +
                           "; Path=/; HttpOnly; SameSite=Lax\r\nLocation: /\r\n";
     append_error(c.out, 302, close, c.worker.date.value(), headers);
     return 302;

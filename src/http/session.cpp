@@ -148,6 +148,7 @@ int answer_failure(Client& c, const core::SiteView& site, upstream::Failure f, i
         if (std::find(fs.begin(), fs.end(), gf) != fs.end())
             return answer_with_page(c, e.page.get(), e.config->status.value_or(status), close, bytes);
     }
+    if (f == upstream::Failure::no_target) status = site.config->outage.status;
     return answer_with_page(c, site.outage_page.get(), status, close, bytes);
 }
 
@@ -210,7 +211,8 @@ int answer_locally(Client& c, const core::Snapshot& snapshot, const core::Decisi
     case Kind::maintenance:
         return answer_maintenance(c, site, snapshot.maintenance[static_cast<std::size_t>(d.site)],
                                   d.retry_after, close, bytes);
-    case Kind::outage: return answer_with_page(c, site.outage_page.get(), 503, close, bytes);
+    case Kind::outage:
+        return answer_with_page(c, site.outage_page.get(), site.config->outage.status, close, bytes);
     case Kind::bypass_grant:
         return answer_bypass_grant(c, site.config->maintenance.bypass, std::time(nullptr), close);
     case Kind::not_found:
