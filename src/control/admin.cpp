@@ -84,6 +84,19 @@ ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
         }
         return ApiAnswer::error(405, "use GET, PUT or DELETE on this endpoint");
     }
+    if (parts[1] == "sites" && parts.size() == 5 && parts[3] == "maintenance" && parts[4] == "windows") {
+        std::string site(parts[2]);
+        if (method == http::verb::get) return ops.maintenance(site);
+        if (method == http::verb::delete_) return ops.remove_windows(site, caller);
+        if (method == http::verb::post) {
+            boost::system::error_code ec;
+            auto body = json::parse(req.body(), ec);
+            if (ec || !body.is_object())
+                return ApiAnswer::error(400, "expected a JSON object body, e.g. {\"start\": \"2026-11-24T02:00:00Z\", \"end\": \"2026-11-24T03:00:00Z\"}");
+            return ops.add_window(site, body, caller);
+        }
+        return ApiAnswer::error(405, "use GET, POST or DELETE on this endpoint");
+    }
     if (parts[1] == "targets" && parts.size() == 2 && method == http::verb::get) return ops.targets();
     if (parts[1] == "audit" && parts.size() == 2 && method == http::verb::get)
         return ops.audit(query_number(req.target(), "offset", 0),

@@ -37,6 +37,10 @@ public:
     // body: {"on": bool, "reason", "message", "until": RFC 3339 or seconds} or null to clear
     virtual ApiAnswer set_maintenance(const std::string& site, const boost::json::value* body,
                                       const Caller& caller) = 0;
+    // body: {"start": RFC 3339, "end": RFC 3339, "reason": "..."}
+    virtual ApiAnswer add_window(const std::string& site, const boost::json::value& body,
+                                 const Caller& caller) = 0;
+    virtual ApiAnswer remove_windows(const std::string& site, const Caller& caller) = 0;
     virtual ApiAnswer targets() = 0;
     virtual ApiAnswer audit(std::size_t offset, std::size_t limit) = 0;
 };

@@ -46,12 +46,19 @@ public:
     control::ApiAnswer maintenance(const std::string& site) override;
     control::ApiAnswer set_maintenance(const std::string& site, const boost::json::value* body,
                                        const control::Caller& caller) override;
+    control::ApiAnswer add_window(const std::string& site, const boost::json::value& body,
+                                  const control::Caller& caller) override;
+    control::ApiAnswer remove_windows(const std::string& site, const control::Caller& caller) override;
     control::ApiAnswer targets() override;
     control::ApiAnswer audit(std::size_t offset, std::size_t limit) override;
 
 private:
     boost::json::value maintenance_json(std::size_t site_index) const;
     const config::Site* find_site(const std::string& name) const;
+    // Makes `next` durable, publishes it, audits the change; the API's answer.
+    control::ApiAnswer commit_runtime(core::RuntimeState next, const std::string& site,
+                                      const std::string& action, const std::string& reason,
+                                      const control::Caller& caller);
     void start_workers();
     void publish(std::shared_ptr<const core::Snapshot> snapshot);
     void publish_health();

@@ -125,7 +125,6 @@ ApiAnswer Gateway::set_maintenance(const std::string& name, const json::value* b
                                    const control::Caller& caller) {
     const config::Site* site = find_site(name);
     if (!site) return ApiAnswer::error(404, "no site named '" + name + "'");
-    auto before = maintenance(name).body;
     core::RuntimeState next = runtime_;
     std::string action = "maintenance.clear";
     std::string reason;
@@ -157,6 +156,13 @@ ApiAnswer Gateway::set_maintenance(const std::string& name, const json::value* b
     } else {
         next.maintenance.erase(name);
     }
+    return commit_runtime(std::move(next), name, action, reason, caller);
+}
+
+ApiAnswer Gateway::commit_runtime(core::RuntimeState next, const std::string& name,
+                                  const std::string& action, const std::string& reason,
+                                  const control::Caller& caller) {
+    auto before = maintenance(name).body;
     // Durable first: an acknowledged change survives a crash.
     if (auto err = control::save_state(config_->admin.state_file, next); !err.empty()) {
         spdlog::error("site '{}': {} not applied: {}", name, action, err);
@@ -171,6 +177,45 @@ ApiAnswer Gateway::set_maintenance(const std::string& name, const json::value* b
     auto answer = after.as_object();
     answer["generation"] = generation_;
     return ApiAnswer{200, std::move(answer)};
+}
+
+ApiAnswer Gateway::add_window(const std::string& name, const json::value& body,
+                              const control::Caller& caller) {
+    if (!find_site(name)) return ApiAnswer::error(404, "no site named '" + name + "'");
+    const auto& o = body.as_object();
+    std::string error;
+    config::Window w;
+    for (const char* key : {"start", "end"}) {
+        auto it = o.find(key);
+        if (it == o.end()) return ApiAnswer::error(400, std::string("missing '") + key + "': expected an RFC 3339 time");
+        auto t = parse_until(it->value(), error);
+        if (!t) return ApiAnswer::error(400, std::string("bad '") + key + "'" + error.substr(error.find(':')));
+        (std::string_view(key) == "start" ? w.start : w.end) = *t;
+    }
+    w.reason = string_field(o, "reason", error);
+    if (!error.empty()) return ApiAnswer::error(400, error);
+    if (w.end <= w.start) return ApiAnswer::error(400, "the window's end must be after its start");
+    if (w.end <= std::time(nullptr)) return ApiAnswer::error(400, "the window has already ended");
+    for (const auto& [key, value] : o)
+        if (key != "start" && key != "end" && key != "reason")
+            return ApiAnswer::error(400, "unknown field '" + std::string(key) + "' (expected start, end, reason)");
+    core::RuntimeState next = runtime_;
+    auto [it, inserted] = next.maintenance.try_emplace(name);
+    if (inserted) {
+        // A schedule alone does not switch maintenance on now: keep the config's switch.
+        const auto* site = find_site(name);
+        it->second.on = site->maintenance.enabled;
+        it->second.until = site->maintenance.until;
+    }
+    it->second.windows.push_back(w);
+    return commit_runtime(std::move(next), name, "maintenance.schedule", w.reason, caller);
+}
+
+ApiAnswer Gateway::remove_windows(const std::string& name, const control::Caller& caller) {
+    if (!find_site(name)) return ApiAnswer::error(404, "no site named '" + name + "'");
+    core::RuntimeState next = runtime_;
+    if (auto it = next.maintenance.find(name); it != next.maintenance.end()) it->second.windows.clear();
+    return commit_runtime(std::move(next), name, "maintenance.unschedule", "", caller);
 }
 
 ApiAnswer Gateway::targets() {

@@ -3,6 +3,7 @@
   /health             200 "ok"
   /echo...            200, JSON of what it received (method, path, headers, body length)
   /status/N           status N
+  /status/N/SIZE      status N with a SIZE-byte body ("x" * SIZE)
   /bytes/N            N bytes, Content-Length framed, streamed in 64 KiB pieces
   /chunked/N          N bytes, chunked
   /eof/N              N bytes, no length: ends when the connection closes
@@ -262,6 +263,10 @@ async def handle(reader, writer, name):
                 code = int(parts[1])
                 if code < 200 or code in (204, 304):
                     writer.write(f"HTTP/1.1 {code} Custom\r\nX-Backend: {NAME}\r\n\r\n".encode())
+                elif len(parts) > 2:  # /status/N/SIZE: a SIZE-byte body
+                    writer.write(f"HTTP/1.1 {code} Custom\r\nContent-Length: {parts[2]}\r\n"
+                                 f"X-Backend: {NAME}\r\n\r\n".encode())
+                    await send_bytes(writer, int(parts[2]))
                 else:
                     writer.write(response(code, f"status {code} from {name}".encode(),
                                           reason="Custom"))

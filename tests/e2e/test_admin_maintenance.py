@@ -183,3 +183,37 @@ end
     statuses = dict((int(s), int(n)) for s, n in re.findall(r"status (\d+) (\d+)", out))
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.get(200, 0) > 0 and statuses.get(503, 0) > 0, statuses
+
+
+def _iso(t):
+    import datetime
+    return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_window_scheduled_through_the_api_starts_and_ends_by_itself(site):
+    import time
+    start = int(time.time()) + 2
+    r = api(site, "POST", "/v1/sites/www/maintenance/windows",
+            {"start": _iso(start), "end": _iso(start + 2), "reason": "short deploy"})
+    assert r.status_code == 200, r.text
+    assert r.json()["runtime"]["windows"][0]["reason"] == "short deploy"
+    assert requests.get(site.url + "/").status_code == 200
+    assert wait_until(lambda: _status(site.url) == 503, timeout=4)
+    ra = int(requests.get(site.url + "/").headers["Retry-After"])
+    assert 0 < ra <= 2
+    assert wait_until(lambda: _status(site.url) == 200, timeout=4)
+    listed = api(site, "GET", "/v1/sites/www/maintenance/windows").json()
+    assert len(listed["runtime"]["windows"]) == 1
+    assert api(site, "DELETE", "/v1/sites/www/maintenance/windows").json()["runtime"]["windows"] == []
+
+
+@pytest.mark.parametrize("body, message", [
+    ({"start": "2030-01-01T00:00:00Z"}, "missing 'end'"),
+    ({"start": "2030-01-01T01:00:00Z", "end": "2030-01-01T00:00:00Z"}, "after its start"),
+    ({"start": "2000-01-01T00:00:00Z", "end": "2000-01-01T01:00:00Z"}, "already ended"),
+    ({"start": "soon", "end": "2030-01-01T00:00:00Z"}, "bad 'start'"),
+])
+def test_bad_windows_are_refused(site, body, message):
+    r = api(site, "POST", "/v1/sites/www/maintenance/windows", body)
+    assert r.status_code == 400
+    assert message in r.json()["error"]

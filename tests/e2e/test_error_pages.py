@@ -186,6 +186,21 @@ def test_replaced_bodies_keep_connections_in_sync(gw):
     assert got[1].body == got[3].body == b"hello from app"
 
 
+def test_large_replaced_body_does_not_leak_into_the_next_answer(gw):
+    """A mapped upstream answer with a 2 MB body: the page replaces it, and the next request
+    on the same client connection gets its own answer, not the rest of that body."""
+    with requests.Session() as s:
+        for i in range(3):
+            r = s.get(gw.url + "/status/503/2000000", timeout=10)
+            assert r.status_code == 503 and markers_in(r.content) == [b"ERROR-5XX-PAGE"]
+            assert len(r.content) < 10000
+            r = s.get(gw.url + f"/echo/{i}", timeout=10)
+            assert r.status_code == 200 and r.json()["target"] == f"/echo/{i}"
+    # Unmapped with a large body: passed through whole.
+    r = requests.get(gw.url + "/status/501/300000", timeout=10)
+    assert r.status_code == 501 and r.content == b"x" * 300000
+
+
 # --- gateway failures ----------------------------------------------------------------------
 
 def test_connect_refused_gets_the_gateway_page(gw):

@@ -220,6 +220,16 @@ def test_default_message_and_retry_after(site):
     assert r.status_code == 503 and r.text == MAINTENANCE_HTML  # default page /maintenance.html
 
 
+def test_json_message_is_escaped(site):
+    message = 'He said "back at 5" \\ caf\u00e9 \u2615 <b>&</b>'
+    gw, _ = site(ON.replace(f'message: "{MESSAGE}"', "message: '" + message + "'"))
+    r = requests.get(gw.url + "/", headers={"Accept": "application/json"}, timeout=5)
+    assert r.status_code == 503
+    assert r.json()["message"] == message
+    r = requests.get(gw.url + "/", headers={"Accept": "*/*"}, timeout=5)
+    assert r.content.decode("utf-8").strip() == message
+
+
 @pytest.mark.parametrize("status", [500, 200])
 def test_status_is_configurable_and_never_cacheable(site, status):
     gw, _ = site(ON.replace("retry_after: 2m", "retry_after: 45s") + f"status: {status}\n")
@@ -301,7 +311,7 @@ def test_until_gives_a_retry_after_counting_down(site):
 # --- scheduled windows ---------------------------------------------------------------------
 
 def test_scheduled_window_turns_maintenance_on_and_off_by_itself(site):
-    start = int(time.time()) + 3
+    start = int(time.time()) + 2
     end = start + 3
     gw, app = site(f"""
         message: "{MESSAGE}"
