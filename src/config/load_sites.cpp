@@ -124,6 +124,10 @@ void read_rules(Reader& r, const Entry& entry, const SiteScope& scope, Site& sit
     if (entry.value.IsNull()) return;
     auto list = r.items(entry);
     if (!list) return;
+    if (list->size() > 10000) {
+        r.error(entry, "too many rules for " + scope.label + " (at most 10000)");
+        return;
+    }
     for (std::size_t i = 0; i < list->size(); ++i) {
         const Entry& item = (*list)[i];
         const std::string context = "rule " + std::to_string(i + 1) + " of " + scope.label;

@@ -92,6 +92,33 @@ Action compile_action(const config::Action& a, const config::Config& config,
     return out;
 }
 
+CompiledRule compile_rule(const config::Rule& rule, const config::Config& config,
+                          const pages::Store* store) {
+    CompiledRule out;
+    out.match = &rule.match;
+    out.action = compile_action(rule.action, config, store);
+    for (const auto& glob : rule.match.paths)
+        out.path_prefixes.push_back(glob.substr(0, glob.find_first_of("*?")));
+    return out;
+}
+
+void index_rules(SiteView& view) {
+    for (std::size_t i = 0; i < view.rules.size(); ++i) {
+        const auto& prefixes = view.rules[i].path_prefixes;
+        bool anywhere = prefixes.empty() || std::any_of(prefixes.begin(), prefixes.end(),
+                                                        [](const std::string& p) { return p.size() < 2; });
+        auto index = static_cast<std::uint16_t>(i);
+        if (anywhere) {
+            for (auto& bucket : view.rule_buckets) bucket.push_back(index);
+            continue;
+        }
+        for (const auto& p : prefixes) {
+            auto& bucket = view.rule_buckets[static_cast<unsigned char>(p[1])];
+            if (bucket.empty() || bucket.back() != index) bucket.push_back(index);
+        }
+    }
+}
+
 // Files that maintenance, outage and error pages use are not addressable by
 // path unless a rule serves them (the private bucket of the cloud recipe).
 std::vector<std::string> private_pages(const config::Site& site) {
@@ -112,8 +139,9 @@ SiteView compile_site(const config::Site& site, const config::Config& config,
     view.store = std::move(store);
     const pages::Store* st = view.store.get();
     for (const auto& rule : site.rules)
-        view.rules.push_back(CompiledRule{&rule.match, compile_action(rule.action, config, st)});
+        view.rules.push_back(compile_rule(rule, config, st));
     view.default_action = compile_action(site.default_action, config, st);
+    index_rules(view);
     const auto& m = site.maintenance;
     // Retry-After of maintenance depends on the time; it is added per request.
     // Whatever its status, a maintenance answer must not outlive the maintenance in a cache.
@@ -134,6 +162,13 @@ std::shared_ptr<const pages::Store> store_of(const StoreMap& stores, const std::
 }
 
 }  // namespace
+
+bool CompiledRule::could_match(std::string_view path) const {
+    if (path_prefixes.empty()) return true;
+    for (const auto& p : path_prefixes)
+        if (path.starts_with(p)) return true;
+    return false;
+}
 
 void HostIndex::add(std::string_view pattern, int site) {
     char buf[kMaxHost];

@@ -4,6 +4,7 @@
 // requests, so a request never sees half a change and never takes a lock.
 #pragma once
 
+#include <array>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
@@ -40,6 +41,11 @@ struct Action {
 struct CompiledRule {
     const config::Match* match = nullptr;
     Action action;
+    // The literal start of each path glob ("/api/" for "/api/*"): a rule whose
+    // prefixes all miss is skipped without running the globs, so a long rule
+    // list costs little per request.
+    std::vector<std::string> path_prefixes;
+    bool could_match(std::string_view path) const;
 };
 
 // A custom error response, compiled: which statuses/failures get which page.
@@ -52,6 +58,9 @@ struct SiteView {
     const config::Site* config = nullptr;
     std::shared_ptr<const pages::Store> store;  // null when the site has no page store
     std::vector<CompiledRule> rules;
+    // Rule indexes by the path's second byte (the first after '/'), in
+    // priority order: a request only looks at rules that could match it.
+    std::array<std::vector<std::uint16_t>, 256> rule_buckets;
     Action default_action;
     std::shared_ptr<const CompiledPage> maintenance_page;  // null: no such file
     std::shared_ptr<const CompiledPage> outage_page;       // outage page, else the maintenance page

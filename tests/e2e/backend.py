@@ -59,6 +59,10 @@ RAW = {
     "early-hints": b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
                    b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfinal",
     "http10": b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nold style body",
+    # Error statuses with a chunked and a close-delimited body.
+    "500-chunked": b"HTTP/1.1 500 Oops\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   b"b\r\nupstream500\r\n0\r\n\r\n",
+    "500-eof": b"HTTP/1.1 500 Oops\r\nConnection: close\r\n\r\nupstream500 until close",
 }
 STATE = {"connections": 0, "open": 0, "requests": 0, "health_ok": True, "log": []}
 LOG_KEEP = 2000

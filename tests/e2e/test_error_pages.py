@@ -131,7 +131,7 @@ def test_upstream_500_gets_the_5xx_page_with_503_and_retry_after(gw):
 def test_upstream_statuses_in_a_range_are_mapped(gw, code):
     r = requests.get(gw.url + f"/status/{code}", timeout=5)
     assert_page(r, b"ERROR-5XX-PAGE", 503, "30")
-    assert f"from app" not in r.text
+    assert "from app" not in r.text
 
 
 @pytest.mark.parametrize("code", [200, 201, 400, 401, 403, 411, 429, 501, 505, 599])
@@ -199,6 +199,16 @@ def test_large_replaced_body_does_not_leak_into_the_next_answer(gw):
     # Unmapped with a large body: passed through whole.
     r = requests.get(gw.url + "/status/501/300000", timeout=10)
     assert r.status_code == 501 and r.content == b"x" * 300000
+
+
+@pytest.mark.parametrize("name", ["500-chunked", "500-eof"])
+def test_mapped_status_with_chunked_or_close_delimited_body(gw, name):
+    with requests.Session() as s:
+        r = s.get(gw.url + f"/raw/{name}", timeout=5)
+        assert r.status_code == 503 and markers_in(r.content) == [b"ERROR-5XX-PAGE"]
+        assert b"upstream500" not in r.content
+        r = s.get(gw.url + "/hello", timeout=5)
+        assert (r.status_code, r.text) == (200, "hello from app")
 
 
 # --- gateway failures ----------------------------------------------------------------------

@@ -173,6 +173,22 @@ def test_outage_status_and_retry_after_are_configurable(farm):
     assert r.headers.get("Retry-After") == "90"
 
 
+def test_maintenance_wins_over_outage_and_bypassed_operators_see_the_outage(farm):
+    maintenance = ("    maintenance:\n      enabled: true\n      retry_after: 1m\n"
+                   "      bypass: {header: {name: X-Ops, value: open-sesame}}\n")
+    gw, a, b, _ = farm(outage=OUTAGE_BLOCK + maintenance)
+    r = requests.get(gw.url + "/x", headers={"X-Ops": "open-sesame"}, timeout=5)
+    assert r.text.startswith("hello from"), r.text[:100]
+    a.kill()
+    b.kill()
+    ops = wait_until(lambda: is_outage(
+        requests.get(gw.url + "/x", headers={"X-Ops": "open-sesame"}, timeout=5)), timeout=3)
+    assert ops, "the bypassed operator never saw the outage page"
+    r = requests.get(gw.url + "/x", headers={"Accept": "application/json"}, timeout=5)
+    assert r.status_code == 503 and r.json()["status"] == "maintenance"
+    assert r.headers["Retry-After"] == "60"
+
+
 def test_one_target_down_is_not_an_outage(farm):
     gw, a, b, _ = farm()
     a.kill()

@@ -3,12 +3,27 @@ combined (AND across conditions, OR within one), first match wins, the default a
 every action: forward, weighted forward among two groups, fixed, redirect with its location
 template, page. Bad rules are rejected by `intermission check` with file:line:column."""
 import collections
+import time
 
 import pytest
 import requests
 
 from conftest import check_config, free_port, server_yaml, text_position, write_tree
 from rawhttp import Conn
+
+def wait_for_v6(port, timeout=5.0):
+    """The gateway is known to listen on 127.0.0.1; wait for its [::1] socket too."""
+    import socket
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("::1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
 
 PROMO = "<!doctype html><title>Promo</title>\n<h1>PROMO-PAGE</h1>\n" + "<p>offer</p>\n" * 40
 GONE = "<!doctype html><title>Gone</title>\n<h1>GONE-PAGE</h1>\n"
@@ -176,6 +191,7 @@ def test_method_condition_head(ruled):
     ("version=2&debug", True),
     ("debug=1&version=2.1", True),
     ("a=b&version=20&debug=&c=d", True),
+    ("version=1&version=2&debug", True),     # any occurrence of the key may match
     ("version=2", False),                    # `debug` must be present too
     ("debug", False),
     ("version=3&debug", False),
@@ -194,6 +210,35 @@ def test_source_condition(ruled):
     # The tests connect from 127.0.0.1: in 127.0.0.0/8, not in 10.0.0.0/8 or ::1.
     assert get(ruled, "/s/x").text == "source-in"
     assert get(ruled, "/s2/x").text == "catch-all"
+
+
+def test_source_condition_over_ipv6(tmp_path, gateway_factory):
+    port = free_port()
+    text = server_yaml(port).replace(f'listen: ["127.0.0.1:{port}"]',
+                                     f'listen: ["127.0.0.1:{port}", "[::1]:{port}"]') + """
+sites:
+  - name: www
+    default: true
+    rules:
+      - match: {source: "::1"}
+        fixed: {body: v6-loopback}
+      - match: {source: "127.0.0.0/8"}
+        fixed: {body: v4-loopback}
+    default_action: {fixed: {body: other}}
+"""
+    gateway_factory(text, port)
+    wait_for_v6(port)
+    assert requests.get(f"http://127.0.0.1:{port}/", timeout=5).text == "v4-loopback"
+    assert requests.get(f"http://[::1]:{port}/", timeout=5).text == "v6-loopback"
+
+
+def test_redirect_template_cannot_inject_headers(ruled):
+    r = raw(ruled, "GET /old/a%0d%0aX-Injected:%20yes?q=%0d%0aX-Q:%201 HTTP/1.1\r\n"
+                   "Host: www.example.com\r\n\r\n")
+    assert r.status in (301, 400), r
+    assert r.header("x-injected") is None and r.header("x-q") is None, r.headers
+    if r.status == 301:
+        assert "\r" not in r.header("location") and "\n" not in r.header("location")
 
 
 def test_conditions_are_anded(ruled):

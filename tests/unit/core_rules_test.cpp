@@ -249,3 +249,22 @@ TEST(CoreBypass, TokenAndSecretHelpers) {
     EXPECT_FALSE(core::verify_bypass_token("k", "www", "12x.ab", 0));
     EXPECT_FALSE(core::verify_bypass_token("", "www", core::make_bypass_token("", "www", 100), 0));
 }
+
+TEST(CoreRules, RuleIndexKeepsPriorityOrder) {
+    World w;
+    w.add_rule(forward("canary")).match.paths = {"/a*"};   // indexed under 'a'
+    w.add_rule(forward("api")).match.paths = {"/*"};        // could match anything
+    w.add_rule(forward("canary")).match.paths = {"/b/*"};  // after the catch-all: never wins
+    w.add_rule(forward("app")).match.methods = {"POST"};
+    w.build();
+    EXPECT_EQ(w.group(w.decide("/apple")), "canary");
+    EXPECT_EQ(w.group(w.decide("/b/x")), "api");
+    EXPECT_EQ(w.group(w.decide("/")), "api");
+    for (int i = 0; i < 50; ++i) w.add_rule(forward("canary")).match.paths = {"/z" + std::to_string(i) + "/*"};
+    w.site().rules.erase(w.site().rules.begin() + 1);  // drop the catch-all
+    w.build();
+    EXPECT_EQ(w.group(w.decide("/z42/x")), "canary");
+    EXPECT_EQ(w.group(w.decide("/b/x")), "canary");
+    EXPECT_EQ(w.group(w.decide("/q", "", "POST")), "app");
+    EXPECT_EQ(w.group(w.decide("/q")), "app");  // default
+}
