@@ -28,6 +28,7 @@ struct Client {
     std::string peer;   // client IP as text, for logs and X-Forwarded-For
     std::array<std::uint8_t, 16> address{};  // client IP, IPv4-mapped, for source conditions
     std::string normalized;  // the request path, decoded, when it needed decoding
+    bool redact_query = false;  // the request's query is a secret: log the path only
     std::string carry;  // bytes read past a request body: the next request's start
 };
 

@@ -93,7 +93,8 @@ void log_access(Client& c, std::string_view site, int status, std::uint64_t byte
     r.client = c.peer;
     r.site = site;
     r.method = c.request.method;
-    r.target = c.request.target;
+    // The bypass URL carries a secret token: its query never reaches the log.
+    r.target = c.redact_query ? c.request.path : c.request.target;
     r.minor_version = c.request.minor_version;
     r.status = status;
     r.bytes_sent = bytes;
@@ -234,6 +235,7 @@ void restore_carry(Client& c) {
 asio::awaitable<bool> serve_request(Client& c, long end) {
     // Timing is only for the access log: no clock read per request without it.
     auto start = c.worker.access_log.enabled() ? Clock::now() : Clock::time_point{};
+    c.redact_query = false;
     const auto& server = server_config(c);
     Limits limits{server.limits.max_header_bytes, server.limits.max_headers};
     int bad = parse_request(c.in.view().substr(0, static_cast<std::size_t>(end)), limits, c.request);
@@ -274,6 +276,8 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     }
     std::uint64_t bytes = 0;
     int status = answer_locally(c, *snapshot, decision, close, bytes);
+    c.redact_query = decision.site >= 0 &&
+                     visitor.path == snapshot->sites[decision.site].config->maintenance.bypass.cookie_path;
     std::string_view site_name =
         decision.site >= 0 ? std::string_view(snapshot->sites[decision.site].config->name) : "-";
     log_access(c, site_name, status, bytes, {}, -1, start);

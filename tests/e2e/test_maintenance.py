@@ -471,6 +471,28 @@ bypass:
     assert SECRET not in log, "the cookie secret was logged"
 
 
+def test_bypass_token_is_not_written_to_the_access_log(tmp_path, backend_factory,
+                                                      gateway_factory):
+    """The signed token is a bearer credential until it expires: whoever reads the access log
+    must not be able to replay it."""
+    app = backend_factory("app")
+    port = free_port()
+    text = config(port, pages_root(tmp_path), app.address,
+                  ON + f"bypass:\n  cookie: {{secret: {SECRET}}}\n").replace(
+        'access_log: "off"', "access_log: stderr")
+    gw = gateway_factory(text, port)
+    tok = token(int(time.time()) + 600)
+    r = requests.get(gw.url + f"/.intermission/bypass?token={tok}", timeout=5)
+    assert (r.status_code, r.text) == (200, "hello from app")
+    time.sleep(0.3)
+    gw.stop()
+    log = gw.log_text()
+    assert "/.intermission/bypass" in log, "the grant request is not in the access log at all"
+    signature = tok.split(".", 1)[1]
+    leaked = [line for line in log.splitlines() if signature in line]
+    assert not leaked, f"bypass token logged: {leaked[0]}"
+
+
 # --- bypass: source networks ---------------------------------------------------------------
 
 @pytest.mark.parametrize("sources,bypassed", [
