@@ -484,7 +484,7 @@ TEST(ConfigErrors, TopLevelMustBeAMap) {
 TEST(ConfigErrors, UnknownTopLevelKey) {
     expect_one_error(load(kMinimal + "sitez: []\n"), 10, 1,
                      "unknown key 'sitez' at the top level (expected one of: server, "
-                     "target_groups, sites)");
+                     "admin, target_groups, sites)");
 }
 
 TEST(ConfigErrors, UnknownKeyInTargetGroup) {
