@@ -17,7 +17,8 @@
 # (utime+stime from /proc) per request. The summary takes the median over
 # rounds and compares intermission with each peer against the targets.
 #
-# Usage:   bench/run.sh                                  (defaults, ~10 minutes)
+# Usage:   bench/run.sh                                  (defaults: 7 minutes at least, up to
+#                                                        30 on a busy machine)
 #          ROUNDS=1 DURATION=3 CONNS=64 bench/run.sh     (quick smoke run)
 # Knobs (environment):
 #   ROUNDS=3  DURATION=8 (s)  WARMUP=2 (s)  CONNS="64 256"  WRK_THREADS=1
@@ -57,7 +58,7 @@ QUIET_PCT="${QUIET_PCT:-15}"
 QUIET_MAX="${QUIET_MAX:-20}"
 RETRIES="${RETRIES:-2}"
 OUT="${OUT:-$BENCH/results/$(date -u +%Y%m%dT%H%M%SZ)}"
-mkdir -p "$OUT" && OUT="$(cd "$OUT" && pwd)"
+case "$OUT" in /*) ;; *) OUT="$PWD/$OUT" ;; esac
 RUN="$OUT/run"                   # generated configs, logs, nginx temp dirs
 PAGES="$RUN/pages"               # the page store / document root: maintenance.html only
 CLK_TCK="$(getconf CLK_TCK)"
