@@ -191,6 +191,10 @@ count_estab() {   # count_estab "dport = :PORT"
     ss -Htn state established "( $1 )" 2>/dev/null | wc -l
 }
 
+# Every request carries a browser's Accept header: intermission's maintenance
+# mode answers browsers with the HTML page (and others with text or JSON).
+ACCEPT="Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
 # ------------------------------------------------------------------ preflight
 
 # preflight SERVER SCENARIO ROUND: one request, checked against the scenario.
@@ -198,7 +202,7 @@ count_estab() {   # count_estab "dport = :PORT"
 # flagged) or "fail: ..." (wrong status or body: not measured).
 preflight() {
     local f="$OUT/raw/preflight-$1-$2-r$3" code miss=""
-    code=$(curl -s -D "$f.headers" -o "$f.body" -w '%{http_code}' --max-time 5 \
+    code=$(curl -s -H "$ACCEPT" -D "$f.headers" -o "$f.body" -w '%{http_code}' --max-time 5 \
         "http://127.0.0.1:$PORT/some/path?x=1")
     case "$2" in
     page)
@@ -254,7 +258,7 @@ measure() {
     bpids=$(tree_pids "$BACKEND_PID")
     pj0=$(proc_jiffies); cpu0=$(cpu_ticks $pids); bcpu0=$(cpu_ticks $bpids); sys0=$(sys_jiffies)
 
-    ( TIMEFORMAT='%R %U %S'; time wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --latency "$URL" \
+    ( TIMEFORMAT='%R %U %S'; time wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" --latency -H "$ACCEPT" "$URL" \
         >"$raw.txt" 2>"$raw.err" ) 2>"$raw.time" &
     WRK_PID=$!
     sleep "$(awk -v d="$DURATION" 'BEGIN { print d / 2 }')"

@@ -179,7 +179,7 @@ for round in $(seq 1 "$ROUNDS"); do
                    stop_pid "$SERVER_PID"; SERVER_PID=""; continue ;;
             warn*) log "  preflight $pf (measured anyway, flagged in the summary)" ;;
             esac
-            wrk -t"$WRK_THREADS" -c"${CONNS%% *}" -d"${WARMUP}s" "$URL" >/dev/null 2>&1
+            wrk -t"$WRK_THREADS" -c"${CONNS%% *}" -d"${WARMUP}s" -H "$ACCEPT" "$URL" >/dev/null 2>&1
             for c in $CONNS; do
                 # measure; when other load disturbed it, wait for quiet and measure
                 # again (up to RETRIES times), then keep the least disturbed attempt
