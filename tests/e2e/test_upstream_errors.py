@@ -178,7 +178,8 @@ def test_stalled_upstream_does_not_block_the_worker(setup):
     for _ in range(10):
         t0 = time.monotonic()
         good_still_answers(gw)
-        assert time.monotonic() - t0 < 0.5
+        # A blocked worker would hold this request until the 3 s stall ends.
+        assert time.monotonic() - t0 < 2
     t.join()
     assert results["slow"] == 200
 
