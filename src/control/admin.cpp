@@ -11,6 +11,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <optional>
 
 #include "core/bypass.hpp"
 
@@ -52,16 +53,61 @@ std::size_t query_number(std::string_view target, std::string_view key, std::siz
     }
 }
 
-std::vector<std::string_view> split_path(std::string_view target) {
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// A path segment with %XX decoded (a target such as "[::1]:80" arrives encoded).
+std::string decode_segment(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        int hi = 0, lo = 0;
+        if (s[i] == '%' && i + 2 < s.size() && (hi = hex_digit(s[i + 1])) >= 0 &&
+            (lo = hex_digit(s[i + 2])) >= 0) {
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> split_path(std::string_view target) {
     target = target.substr(0, target.find('?'));
-    std::vector<std::string_view> parts;
+    std::vector<std::string> parts;
     while (!target.empty()) {
         auto slash = target.find('/');
-        if (slash != 0) parts.push_back(target.substr(0, slash));
+        if (slash != 0) parts.push_back(decode_segment(target.substr(0, slash)));
         if (slash == std::string_view::npos) break;
         target.remove_prefix(slash + 1);
     }
     return parts;
+}
+
+// The body as a JSON object; an empty body is `empty_ok` (null), anything else an error.
+std::optional<json::value> object_body(const Request& req, bool empty_ok) {
+    if (empty_ok && req.body().find_first_not_of(" \t\r\n") == std::string::npos) return json::value(nullptr);
+    boost::system::error_code ec;
+    auto body = json::parse(req.body(), ec);
+    if (ec || !body.is_object()) return std::nullopt;
+    return body;
+}
+
+ApiAnswer route_targets(const Request& req, const std::vector<std::string>& parts, Operations& ops,
+                        const Caller& caller) {
+    auto method = req.method();
+    if (parts.size() == 2 && method == http::verb::get) return ops.targets();
+    if (parts.size() != 5 || parts[4] != "drain") return ApiAnswer::error(404, "no such endpoint");
+    if (method == http::verb::delete_) return ops.set_drain(parts[2], parts[3], false, nullptr, caller);
+    if (method != http::verb::put && method != http::verb::post)
+        return ApiAnswer::error(405, "use PUT or DELETE on this endpoint");
+    auto body = object_body(req, true);
+    if (!body) return ApiAnswer::error(400, "expected no body or a JSON object, e.g. {\"reason\": \"deploy\"}");
+    return ops.set_drain(parts[2], parts[3], true, body->is_null() ? nullptr : &*body, caller);
 }
 
 ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
@@ -71,6 +117,11 @@ ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
     if (parts[1] == "sites" && parts.size() == 2 && method == http::verb::get) return ops.sites();
     if (parts[1] == "sites" && parts.size() == 3 && method == http::verb::get)
         return ops.site(std::string(parts[2]));
+    if (parts[1] == "targets") return route_targets(req, parts, ops, caller);
+    if (parts[1] == "reload" && parts.size() == 2) {
+        if (method != http::verb::post) return ApiAnswer::error(405, "use POST on this endpoint");
+        return ops.reload(caller);
+    }
     if (parts[1] == "sites" && parts.size() == 4 && parts[3] == "maintenance") {
         std::string site(parts[2]);
         if (method == http::verb::get) return ops.maintenance(site);
@@ -97,7 +148,6 @@ ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
         }
         return ApiAnswer::error(405, "use GET, POST or DELETE on this endpoint");
     }
-    if (parts[1] == "targets" && parts.size() == 2 && method == http::verb::get) return ops.targets();
     if (parts[1] == "audit" && parts.size() == 2 && method == http::verb::get)
         return ops.audit(query_number(req.target(), "offset", 0),
                          std::min<std::size_t>(query_number(req.target(), "limit", 50), 1000));
@@ -105,12 +155,11 @@ ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
                                      std::string(req.target()));
 }
 
-Response handle(const Request& req, const config::Admin& admin, Operations& ops,
-                const std::string& client) {
+Response handle(const Request& req, Operations& ops, const std::string& client) {
     ApiAnswer answer;
     if (req.target() == "/healthz") {
         answer.body = json::object{{"status", "ok"}};
-    } else if (const auto* token = authenticate(req, admin)) {
+    } else if (const auto* token = authenticate(req, ops.admin())) {
         answer = route(req, ops, Caller{token->name, client});
     } else {
         answer = ApiAnswer::error(401, "missing or wrong admin token (send Authorization: Bearer <token>)");
@@ -124,7 +173,7 @@ Response handle(const Request& req, const config::Admin& admin, Operations& ops,
     return res;
 }
 
-asio::awaitable<void> serve(tcp::socket socket, const config::Admin& admin, Operations& ops) {
+asio::awaitable<void> serve(tcp::socket socket, Operations& ops) {
     beast::tcp_stream stream(std::move(socket));
     beast::flat_buffer buffer;
     boost::system::error_code ec;
@@ -137,19 +186,18 @@ asio::awaitable<void> serve(tcp::socket socket, const config::Admin& admin, Oper
         stream.expires_after(std::chrono::seconds(30));
         auto [rec, rn] = co_await http::async_read(stream, buffer, parser, nothrow);
         if (rec) break;
-        auto res = handle(parser.get(), admin, ops, client);
+        auto res = handle(parser.get(), ops, client);
         auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
         if (wec || !res.keep_alive()) break;
     }
     stream.socket().shutdown(tcp::socket::shutdown_send, ec);
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor acceptor, const config::Admin& admin,
-                                  Operations& ops) {
+asio::awaitable<void> accept_loop(tcp::acceptor acceptor, Operations& ops) {
     while (acceptor.is_open()) {
         auto [ec, socket] = co_await acceptor.async_accept(nothrow);
         if (ec) break;
-        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), admin, ops), asio::detached);
+        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), ops), asio::detached);
     }
 }
 
@@ -159,7 +207,8 @@ ApiAnswer ApiAnswer::error(int status, std::string message) {
     return ApiAnswer{status, json::object{{"error", std::move(message)}}};
 }
 
-void start_admin(asio::io_context& io, const config::Admin& admin, Operations& ops) {
+void start_admin(asio::io_context& io, Operations& ops) {
+    const config::Admin& admin = ops.admin();
     boost::system::error_code ec;
     auto address = asio::ip::make_address(admin.listen.host, ec);
     if (ec) throw std::runtime_error("admin listen address " + admin.listen.text() + ": not an IP address");
@@ -171,7 +220,7 @@ void start_admin(asio::io_context& io, const config::Admin& admin, Operations& o
     if (!ec) acceptor.listen(64, ec);
     if (ec) throw std::runtime_error("cannot listen on the admin address " + admin.listen.text() + ": " + ec.message());
     spdlog::info("admin API on http://{}", admin.listen.text());
-    asio::co_spawn(io, accept_loop(std::move(acceptor), admin, ops), asio::detached);
+    asio::co_spawn(io, accept_loop(std::move(acceptor), ops), asio::detached);
 }
 
 }  // namespace im::control

@@ -42,11 +42,18 @@ public:
                                  const Caller& caller) = 0;
     virtual ApiAnswer remove_windows(const std::string& site, const Caller& caller) = 0;
     virtual ApiAnswer targets() = 0;
+    // drain: no new requests to the target, those in flight finish; body: {"reason": "..."} or null
+    virtual ApiAnswer set_drain(const std::string& group, const std::string& target, bool drain,
+                                const boost::json::value* body, const Caller& caller) = 0;
+    // Re-reads the config file; on errors nothing changes and they are in the answer.
+    virtual ApiAnswer reload(const Caller& caller) = 0;
     virtual ApiAnswer audit(std::size_t offset, std::size_t limit) = 0;
+    // The admin section in force (its tokens change with a reload).
+    virtual const config::Admin& admin() const = 0;
 };
 
 // Serves the admin API until the io_context stops. Throws with the address
 // when it cannot listen.
-void start_admin(boost::asio::io_context& io, const config::Admin& admin, Operations& ops);
+void start_admin(boost::asio::io_context& io, Operations& ops);
 
 }  // namespace im::control

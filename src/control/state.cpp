@@ -46,6 +46,11 @@ core::MaintenanceState maintenance_from_json(const json::object& o) {
     return m;
 }
 
+core::DrainState drain_from_json(const json::object& o) {
+    return {json::value_to<std::string>(o.at("reason")), json::value_to<std::string>(o.at("who")),
+            o.at("since").to_number<std::int64_t>()};
+}
+
 bool write_all(int fd, const std::string& data) {
     std::size_t done = 0;
     while (done < data.size()) {
@@ -67,7 +72,8 @@ std::string state_to_json(const core::RuntimeState& state) {
     json::object sites;
     for (const auto& [name, m] : state.maintenance) sites[name] = maintenance_to_json(m);
     json::object drains;
-    for (const auto& [target, on] : state.drained) drains[target] = on;
+    for (const auto& [target, d] : state.drained)
+        drains[target] = json::object{{"reason", d.reason}, {"who", d.who}, {"since", d.since}};
     json::object root{{"version", 1}, {"maintenance", std::move(sites)}, {"drained", std::move(drains)}};
     return json::serialize(root) + "\n";
 }
@@ -88,8 +94,8 @@ StateLoad load_state(const std::filesystem::path& file) {
         core::RuntimeState state;
         for (const auto& [name, m] : root.at("maintenance").as_object())
             state.maintenance.emplace(std::string(name), maintenance_from_json(m.as_object()));
-        for (const auto& [target, on] : root.at("drained").as_object())
-            state.drained.emplace(std::string(target), on.as_bool());
+        for (const auto& [target, d] : root.at("drained").as_object())
+            state.drained.emplace(std::string(target), drain_from_json(d.as_object()));
         out.state = std::move(state);
     } catch (const std::exception& e) {
         out.error = "the state file " + file.string() + " is corrupt (" + e.what() +

@@ -209,10 +209,39 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
         for (const auto& host : site.hosts) s->hosts.add(host, static_cast<int>(i));
         if (site.default_site) s->hosts.set_default(static_cast<int>(i));
     }
-    s->config = std::move(config);
     s->runtime = std::make_shared<RuntimeState>();
     s->maintenance.assign(s->sites.size(), nullptr);
+    auto none = std::make_shared<TargetFlags>();
+    for (const auto& g : config->target_groups) none->emplace_back(g.targets.size(), 0);
+    s->drained = std::move(none);
+    s->load = carry_load(*config, nullptr, nullptr);
+    s->config = std::move(config);
     return s;
+}
+
+std::string drain_key(std::string_view group, std::string_view target) {
+    std::string key(group);
+    key += '/';
+    key += target;
+    return key;
+}
+
+std::shared_ptr<const TargetLoad> carry_load(const config::Config& config,
+                                             const config::Config* old_config,
+                                             const TargetLoad* old) {
+    auto load = std::make_shared<TargetLoad>();
+    for (const auto& g : config.target_groups) {
+        auto& counters = load->emplace_back();
+        const config::TargetGroup* before = old_config ? old_config->find_group(g.name) : nullptr;
+        for (const auto& t : g.targets) {
+            std::shared_ptr<InFlight> kept;
+            for (std::size_t i = 0; before && old && i < before->targets.size(); ++i)
+                if (before->targets[i] == t)
+                    kept = (*old)[static_cast<std::size_t>(before - old_config->target_groups.data())][i];
+            counters.push_back(kept ? kept : std::make_shared<InFlight>());
+        }
+    }
+    return load;
 }
 
 std::shared_ptr<const Snapshot> with_runtime(const Snapshot& s,
@@ -225,6 +254,13 @@ std::shared_ptr<const Snapshot> with_runtime(const Snapshot& s,
         auto it = copy->runtime->maintenance.find(copy->sites[i].config->name);
         copy->maintenance[i] = it == copy->runtime->maintenance.end() ? nullptr : &it->second;
     }
+    auto drained = std::make_shared<TargetFlags>();
+    for (const auto& g : copy->config->target_groups) {
+        auto& flags = drained->emplace_back();
+        for (const auto& t : g.targets)
+            flags.push_back(copy->runtime->drained.contains(drain_key(g.name, t.text())) ? 1 : 0);
+    }
+    copy->drained = std::move(drained);
     return copy;
 }
 

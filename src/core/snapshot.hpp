@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <cstdint>
 #include <memory>
@@ -80,11 +81,22 @@ struct MaintenanceState {
     std::vector<config::Window> windows;  // scheduled through the API
 };
 
+// A drain set through the API: the target gets no new requests until undrained.
+struct DrainState {
+    std::string reason;
+    std::string who;
+    std::int64_t since = 0;  // UTC seconds
+};
+
 // Runtime state by site name; a site without an entry follows its config.
 struct RuntimeState {
     std::unordered_map<std::string, MaintenanceState> maintenance;
-    std::unordered_map<std::string, bool> drained;  // "group/host:port" -> draining
+    std::unordered_map<std::string, DrainState> drained;  // by drain_key(group, target)
 };
+
+// How a drained target is named in the runtime state: by names, not
+// indexes, so a drain outlives a reload that reorders the config.
+std::string drain_key(std::string_view group, std::string_view target);
 
 struct StringHash {
     using is_transparent = void;  // lets find() take a string_view without allocating
@@ -115,6 +127,18 @@ struct HealthView {
 // Resolved addresses of every target: [group][target].
 using Endpoints = std::vector<std::vector<boost::asio::ip::tcp::endpoint>>;
 
+// A flag per target: [group][target].
+using TargetFlags = std::vector<std::vector<std::uint8_t>>;
+
+// Requests in flight to one target, summed over the workers: what a drain
+// waits for. Its own cache line, since two workers may count at once.
+struct InFlight {
+    alignas(64) std::atomic<std::int64_t> requests{0};
+};
+// [group][target]; a target kept across a reload keeps its counter, so
+// requests started before the reload are still counted.
+using TargetLoad = std::vector<std::vector<std::shared_ptr<InFlight>>>;
+
 struct Snapshot {
     std::uint64_t generation = 0;
     std::shared_ptr<const config::Config> config;
@@ -123,6 +147,12 @@ struct Snapshot {
     HostIndex hosts;
     std::shared_ptr<const HealthView> health;
     std::shared_ptr<const RuntimeState> runtime;
+    std::shared_ptr<const TargetFlags> drained;  // from runtime: no new requests
+    std::shared_ptr<const TargetLoad> load;      // shared with the gateway; never null
+    std::uint64_t config_epoch = 0;  // changes with every loaded config (not with toggles)
+    bool is_drained(int group, std::size_t target) const {
+        return (*drained)[static_cast<std::size_t>(group)][target] != 0;
+    }
     // Per site (same index as `sites`): its runtime maintenance, or null.
     std::vector<const MaintenanceState*> maintenance;
 };
@@ -150,5 +180,11 @@ std::shared_ptr<const Snapshot> with_store(const Snapshot& s, const std::string&
 
 // Every target healthy: the state before the first health check.
 std::shared_ptr<const HealthView> all_healthy(const config::Config& config);
+
+// Fresh counters for every target of `config`, reusing those of `old`
+// (built for `old_config`) for targets that keep their group and address.
+std::shared_ptr<const TargetLoad> carry_load(const config::Config& config,
+                                             const config::Config* old_config,
+                                             const TargetLoad* old);
 
 }  // namespace im::core

@@ -17,6 +17,12 @@ public:
     bool record_passive_failure();
     bool force_healthy();  // passive cooldown over (groups without active checks)
 
+    // A reload may change the thresholds; the target keeps its state and streak.
+    void set_thresholds(int healthy_threshold, int unhealthy_threshold) {
+        healthy_threshold_ = healthy_threshold;
+        unhealthy_threshold_ = unhealthy_threshold;
+    }
+
     bool healthy() const { return healthy_; }
     int consecutive_successes() const { return successes_; }
     int consecutive_failures() const { return failures_; }

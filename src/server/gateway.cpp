@@ -82,7 +82,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded,
                  core::RuntimeState runtime)
     : config_(std::move(config)), stores_(std::move(loaded.stores)),
       endpoints_(std::move(loaded.endpoints)), runtime_(std::move(runtime)),
-      audit_(config_->admin.audit_log) {
+      audit_(config_->admin.audit_log), state_file_(config_->admin.state_file) {
     for (const auto& g : config_->target_groups) {
         health_.emplace_back(g.targets.size(), health::TargetHealth(g.health.healthy_threshold,
                                                                     g.health.unhealthy_threshold));
@@ -91,6 +91,7 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded,
     access_log_fd_ = open_access_log(config_->server.access_log);
     auto snapshot = core::build_snapshot(config_, endpoints_, stores_, core::all_healthy(*config_),
                                          ++generation_);
+    std::const_pointer_cast<core::Snapshot>(snapshot)->config_epoch = config_epoch_;
     current_ = core::with_runtime(*snapshot, std::make_shared<core::RuntimeState>(runtime_),
                                   ++generation_);
 }
@@ -106,13 +107,14 @@ void Gateway::start_workers() {
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     for (unsigned i = 0; i < n; ++i) {
         WorkerEvents events;
-        events.target_failed = [this](int group, std::size_t target, std::string_view why) {
-            asio::post(control_, [this, group, target, why = std::string(why)] {
-                on_target_failed(group, target, why);
+        events.target_failed = [this](std::uint64_t epoch, int group, std::size_t target,
+                                      std::string_view why) {
+            asio::post(control_, [this, epoch, group, target, why = std::string(why)] {
+                on_target_failed(epoch, group, target, why);
             });
         };
         auto w = std::make_unique<Worker>(i, access_log_fd_, std::move(events));
-        w->listen(config_->server.listen);
+        for (const auto& a : config_->server.listen) w->add_listener(a, open_listener(a));
         w->publish(current_);
         workers_.push_back(std::move(w));
     }
@@ -141,30 +143,35 @@ void Gateway::set_health(int group, std::size_t target, bool healthy, const std:
     publish_health();
 }
 
-void Gateway::on_target_failed(int group, std::size_t target, const std::string& why) {
+void Gateway::on_target_failed(std::uint64_t epoch, int group, std::size_t target,
+                               const std::string& why) {
+    if (epoch != config_epoch_) return;  // seen under a config since replaced: indexes differ
     auto& state = health_[static_cast<std::size_t>(group)][target];
     if (!state.record_passive_failure()) return;
     set_health(group, target, false, why + " (seen on live traffic)");
     if (!config_->target_groups[static_cast<std::size_t>(group)].health.enabled)
-        asio::co_spawn(control_, passive_recovery(group, target), asio::detached);
+        asio::co_spawn(control_, passive_recovery(epoch, group, target), asio::detached);
 }
 
-asio::awaitable<void> Gateway::passive_recovery(int group, std::size_t target) {
+asio::awaitable<void> Gateway::passive_recovery(std::uint64_t epoch, int group, std::size_t target) {
     const auto& g = config_->target_groups[static_cast<std::size_t>(group)];
     asio::steady_timer timer(control_, g.health.passive_cooldown);
     co_await timer.async_wait(nothrow);
-    if (stopping_) co_return;
+    if (stopping_ || epoch != config_epoch_) co_return;
     if (health_[static_cast<std::size_t>(group)][target].force_healthy())
         set_health(group, target, true, "passive cooldown over");
 }
 
-asio::awaitable<void> Gateway::check_target(int group, std::size_t target) {
-    const auto& g = config_->target_groups[static_cast<std::size_t>(group)];
-    const auto& endpoint = (*endpoints_)[static_cast<std::size_t>(group)][target];
+asio::awaitable<void> Gateway::check_target(std::shared_ptr<const config::Config> config,
+                                            std::shared_ptr<const core::Endpoints> endpoints,
+                                            std::uint64_t epoch, int group, std::size_t target) {
+    const auto& g = config->target_groups[static_cast<std::size_t>(group)];
+    const auto& endpoint = (*endpoints)[static_cast<std::size_t>(group)][target];
     const auto text = g.targets[target].text();
     asio::steady_timer timer(control_);
-    while (!stopping_) {
+    while (!stopping_ && epoch == config_epoch_) {
         auto result = co_await health::probe(endpoint, text, g.health);
+        if (stopping_ || epoch != config_epoch_) co_return;  // a reload replaced this check
         auto& info = target_info_[static_cast<std::size_t>(group)][target];
         info.last_check = std::time(nullptr);
         info.latency_us = result.latency.count();
@@ -176,25 +183,27 @@ asio::awaitable<void> Gateway::check_target(int group, std::size_t target) {
     }
 }
 
-asio::awaitable<void> Gateway::watch_pages(std::string site) {
-    const config::Site* conf = nullptr;
-    for (const auto& s : config_->sites)
-        if (s.name == site) conf = &s;
+asio::awaitable<void> Gateway::watch_pages(std::shared_ptr<const config::Config> config,
+                                           std::uint64_t epoch, std::size_t index) {
+    const config::Site* conf = &config->sites[index];
+    const std::string& site = conf->name;
     std::string error;
     auto watcher = pages::Watcher::create(conf->pages->root, error);
     if (!watcher) {
         spdlog::warn("site '{}': not watching the page store for changes: {}", site, error);
         co_return;
     }
-    asio::posix::stream_descriptor fd(control_, ::dup(watcher->fd()));
+    auto fd = std::make_shared<asio::posix::stream_descriptor>(control_, ::dup(watcher->fd()));
+    page_watches_.push_back(fd);  // a reload closes it, which ends this loop
     asio::steady_timer settle(control_);
-    while (!stopping_) {
-        auto [ec] = co_await fd.async_wait(asio::posix::stream_descriptor::wait_read, nothrow);
-        if (ec) co_return;
+    while (!stopping_ && epoch == config_epoch_) {
+        auto [ec] = co_await fd->async_wait(asio::posix::stream_descriptor::wait_read, nothrow);
+        if (ec || epoch != config_epoch_) co_return;
         if (!watcher->drain()) continue;
         // A deploy writes many files: wait for the burst to end, then load once.
         settle.expires_after(std::chrono::milliseconds(150));
         co_await settle.async_wait(nothrow);
+        if (epoch != config_epoch_) co_return;
         watcher->drain();
         auto result = pages::Store::load(store_options(*conf->pages));
         if (!result.store) {
@@ -205,6 +214,16 @@ asio::awaitable<void> Gateway::watch_pages(std::string site) {
         stores_[site] = result.store;
         spdlog::info("site '{}': page store reloaded ({} files)", site, result.store->file_count());
         publish(core::with_store(*current_, site, result.store, ++generation_));
+    }
+}
+
+asio::awaitable<void> Gateway::handle_reload_signals() {
+    asio::signal_set signals(control_, SIGHUP);
+    while (!stopping_) {
+        auto [ec, sig] = co_await signals.async_wait(nothrow);
+        if (ec || stopping_) co_return;
+        spdlog::info("SIGHUP: reloading {}", config_->source.string());
+        reload(control::Caller{"signal", "SIGHUP"});
     }
 }
 
@@ -233,19 +252,25 @@ asio::awaitable<void> Gateway::drain_and_stop() {
     control_.stop();
 }
 
-int Gateway::run() {
-    // Everything that can fail to bind comes before the worker threads start.
-    if (config_->admin.enabled) control::start_admin(control_, config_->admin, *this);
-    start_workers();
+void Gateway::start_background_work() {
     for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
         if (!config_->target_groups[g].health.enabled) continue;
         for (std::size_t t = 0; t < config_->target_groups[g].targets.size(); ++t)
-            asio::co_spawn(control_, check_target(static_cast<int>(g), t), asio::detached);
+            asio::co_spawn(control_, check_target(config_, endpoints_, config_epoch_, static_cast<int>(g), t),
+                           asio::detached);
     }
-    for (const auto& site : config_->sites)
-        if (site.pages && site.pages->watch)
-            asio::co_spawn(control_, watch_pages(site.name), asio::detached);
+    for (std::size_t i = 0; i < config_->sites.size(); ++i)
+        if (config_->sites[i].pages && config_->sites[i].pages->watch)
+            asio::co_spawn(control_, watch_pages(config_, config_epoch_, i), asio::detached);
+}
+
+int Gateway::run() {
+    // Everything that can fail to bind comes before the worker threads start.
+    if (config_->admin.enabled) control::start_admin(control_, *this);
+    start_workers();
+    start_background_work();
     asio::co_spawn(control_, handle_signals(), asio::detached);
+    asio::co_spawn(control_, handle_reload_signals(), asio::detached);
     for (const auto& a : config_->server.listen) spdlog::info("listening on http://{}", a.text());
     control_.run();
     for (auto& t : threads_) t.join();

@@ -4,6 +4,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <memory>
 #include <string>
 #include <thread>
@@ -50,7 +51,11 @@ public:
                                   const control::Caller& caller) override;
     control::ApiAnswer remove_windows(const std::string& site, const control::Caller& caller) override;
     control::ApiAnswer targets() override;
+    control::ApiAnswer set_drain(const std::string& group, const std::string& target, bool drain,
+                                 const boost::json::value* body, const control::Caller& caller) override;
+    control::ApiAnswer reload(const control::Caller& caller) override;
     control::ApiAnswer audit(std::size_t offset, std::size_t limit) override;
+    const config::Admin& admin() const override { return config_->admin; }
 
 private:
     boost::json::value maintenance_json(std::size_t site_index) const;
@@ -59,15 +64,31 @@ private:
     control::ApiAnswer commit_runtime(core::RuntimeState next, const std::string& site,
                                       const std::string& action, const std::string& reason,
                                       const control::Caller& caller);
+    // Makes `next` durable, then publishes it; an error message, or empty.
+    std::string commit_state(core::RuntimeState next, const std::string& target,
+                             const std::string& action, const control::Caller& caller);
+    boost::json::value target_json(std::size_t group, std::size_t target) const;
     void start_workers();
+    // Health checks and page watchers for the current config; each stops by
+    // itself once the config epoch moves on (a reload starts new ones).
+    void start_background_work();
+    // Swaps in a validated config with what it loaded, keeping the health
+    // of targets that stay; publishes the new snapshot.
+    void adopt_config(std::shared_ptr<const config::Config> next, Loaded loaded);
+    void swap_listeners(const config::Config& before, const config::Config& after,
+                        std::vector<std::vector<int>> opened);
     void publish(std::shared_ptr<const core::Snapshot> snapshot);
     void publish_health();
-    void on_target_failed(int group, std::size_t target, const std::string& why);
+    void on_target_failed(std::uint64_t epoch, int group, std::size_t target, const std::string& why);
     void set_health(int group, std::size_t target, bool healthy, const std::string& why);
-    boost::asio::awaitable<void> check_target(int group, std::size_t target);
-    boost::asio::awaitable<void> passive_recovery(int group, std::size_t target);
-    boost::asio::awaitable<void> watch_pages(std::string site);
+    boost::asio::awaitable<void> check_target(std::shared_ptr<const config::Config> config,
+                                              std::shared_ptr<const core::Endpoints> endpoints,
+                                              std::uint64_t epoch, int group, std::size_t target);
+    boost::asio::awaitable<void> passive_recovery(std::uint64_t epoch, int group, std::size_t target);
+    boost::asio::awaitable<void> watch_pages(std::shared_ptr<const config::Config> config,
+                                             std::uint64_t epoch, std::size_t site);
     boost::asio::awaitable<void> handle_signals();
+    boost::asio::awaitable<void> handle_reload_signals();
     boost::asio::awaitable<void> drain_and_stop();
 
     boost::asio::io_context control_{1};
@@ -80,6 +101,9 @@ private:
     control::AuditLog audit_;
     std::shared_ptr<const core::Snapshot> current_;
     std::uint64_t generation_ = 0;
+    std::uint64_t config_epoch_ = 1;
+    std::filesystem::path state_file_;  // fixed at start: a reload does not move the state
+    std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> page_watches_;
     int access_log_fd_ = -1;
     std::vector<std::unique_ptr<Worker>> workers_;
     std::vector<std::thread> threads_;

@@ -159,21 +159,28 @@ ApiAnswer Gateway::set_maintenance(const std::string& name, const json::value* b
     return commit_runtime(std::move(next), name, action, reason, caller);
 }
 
+std::string Gateway::commit_state(core::RuntimeState next, const std::string& target,
+                                  const std::string& action, const control::Caller& caller) {
+    // Durable first: an acknowledged change survives a crash.
+    if (auto err = control::save_state(state_file_, next); !err.empty()) {
+        spdlog::error("'{}': {} not applied: {}", target, action, err);
+        return "the change was not applied: " + err;
+    }
+    runtime_ = std::move(next);
+    publish(core::with_runtime(*current_, std::make_shared<core::RuntimeState>(runtime_), ++generation_));
+    spdlog::info("'{}': {} by '{}' from {}", target, action, caller.token, caller.client);
+    return {};
+}
+
 ApiAnswer Gateway::commit_runtime(core::RuntimeState next, const std::string& name,
                                   const std::string& action, const std::string& reason,
                                   const control::Caller& caller) {
     auto before = maintenance(name).body;
-    // Durable first: an acknowledged change survives a crash.
-    if (auto err = control::save_state(config_->admin.state_file, next); !err.empty()) {
-        spdlog::error("site '{}': {} not applied: {}", name, action, err);
-        return ApiAnswer::error(500, "the change was not applied: " + err);
-    }
-    runtime_ = std::move(next);
-    publish(core::with_runtime(*current_, std::make_shared<core::RuntimeState>(runtime_), ++generation_));
+    if (auto err = commit_state(std::move(next), name, action, caller); !err.empty())
+        return ApiAnswer::error(500, err);
     auto after = maintenance(name).body;
     if (auto err = audit_.append({caller.token, caller.client, action, name, before, after, reason}); !err.empty())
         spdlog::error("{}", err);
-    spdlog::info("site '{}': {} by '{}' from {}", name, action, caller.token, caller.client);
     auto answer = after.as_object();
     answer["generation"] = generation_;
     return ApiAnswer{200, std::move(answer)};
@@ -218,28 +225,76 @@ ApiAnswer Gateway::remove_windows(const std::string& name, const control::Caller
     return commit_runtime(std::move(next), name, "maintenance.unschedule", "", caller);
 }
 
+json::value Gateway::target_json(std::size_t g, std::size_t t) const {
+    const auto& group = config_->target_groups[g];
+    const auto& h = health_[g][t];
+    const auto& info = target_info_[g][t];
+    const auto address = group.targets[t].text();
+    json::value drain = nullptr;
+    if (auto it = runtime_.drained.find(core::drain_key(group.name, address)); it != runtime_.drained.end())
+        drain = json::object{{"reason", it->second.reason}, {"who", it->second.who},
+                             {"since", config::format_timestamp(it->second.since)}};
+    return json::object{
+        {"group", group.name},
+        {"address", address},
+        {"state", h.healthy() ? "healthy" : "unhealthy"},
+        {"drained", !drain.is_null()},
+        {"drain", std::move(drain)},
+        {"in_flight", (*current_->load)[g][t]->requests.load(std::memory_order_relaxed)},
+        {"last_check", timestamp(info.last_check ? std::optional(info.last_check) : std::nullopt)},
+        {"latency_ms", info.latency_us < 0 ? json::value(nullptr) : json::value(info.latency_us / 1000.0)},
+        {"consecutive_failures", h.consecutive_failures()},
+        {"consecutive_successes", h.consecutive_successes()},
+        {"last_error", info.last_error}};
+}
+
 ApiAnswer Gateway::targets() {
     json::array groups;
     for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
         const auto& group = config_->target_groups[g];
         json::array list;
-        for (std::size_t t = 0; t < group.targets.size(); ++t) {
-            const auto& h = health_[g][t];
-            const auto& info = target_info_[g][t];
-            list.push_back(json::object{
-                {"address", group.targets[t].text()},
-                {"state", h.healthy() ? "healthy" : "unhealthy"},
-                {"last_check", timestamp(info.last_check ? std::optional(info.last_check) : std::nullopt)},
-                {"latency_ms", info.latency_us < 0 ? json::value(nullptr) : json::value(info.latency_us / 1000.0)},
-                {"consecutive_failures", h.consecutive_failures()},
-                {"consecutive_successes", h.consecutive_successes()},
-                {"last_error", info.last_error}});
-        }
+        for (std::size_t t = 0; t < group.targets.size(); ++t) list.push_back(target_json(g, t));
         groups.push_back(json::object{{"name", group.name},
                                       {"health_checks", group.health.enabled},
                                       {"targets", std::move(list)}});
     }
     return ApiAnswer{200, json::object{{"target_groups", std::move(groups)}}};
+}
+
+ApiAnswer Gateway::set_drain(const std::string& group_name, const std::string& target,
+                             bool drain, const json::value* body, const control::Caller& caller) {
+    std::optional<std::pair<std::size_t, std::size_t>> where;
+    for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
+        const auto& group = config_->target_groups[g];
+        if (group.name != group_name) continue;
+        for (std::size_t t = 0; t < group.targets.size(); ++t)
+            if (group.targets[t].text() == target) where = std::pair{g, t};
+        if (!where)
+            return ApiAnswer::error(404, "target group '" + group_name + "' has no target '" + target + "'");
+    }
+    if (!where) return ApiAnswer::error(404, "no target group named '" + group_name + "'");
+    std::string reason, error;
+    if (body) {
+        const auto& o = body->as_object();
+        reason = string_field(o, "reason", error);
+        for (const auto& [key, value] : o)
+            if (key != "reason") error = "unknown field '" + std::string(key) + "' (expected reason)";
+        if (!error.empty()) return ApiAnswer::error(400, error);
+    }
+    const auto key = core::drain_key(group_name, target);
+    auto before = target_json(where->first, where->second);
+    core::RuntimeState next = runtime_;
+    if (drain) next.drained[key] = core::DrainState{reason, caller.token, std::time(nullptr)};
+    else next.drained.erase(key);
+    const std::string action = drain ? "target.drain" : "target.undrain";
+    if (auto err = commit_state(std::move(next), key, action, caller); !err.empty())
+        return ApiAnswer::error(500, err);
+    auto after = target_json(where->first, where->second);
+    if (auto err = audit_.append({caller.token, caller.client, action, key, before, after, reason}); !err.empty())
+        spdlog::error("{}", err);
+    auto answer = after.as_object();
+    answer["generation"] = generation_;
+    return ApiAnswer{200, std::move(answer)};
 }
 
 ApiAnswer Gateway::audit(std::size_t offset, std::size_t limit) {

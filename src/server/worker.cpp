@@ -7,6 +7,11 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "http/session.hpp"
 
 namespace im::server {
@@ -25,6 +30,34 @@ tcp::endpoint to_endpoint(const config::Address& a) {
 }
 }  // namespace
 
+int open_listener(const config::Address& a) {
+    auto ep = to_endpoint(a);
+    auto fail = [&](const char* what) -> int {
+        throw std::runtime_error("cannot listen on " + a.text() + ": " + what + ": " + std::strerror(errno));
+    };
+    int fd = ::socket(ep.protocol().family(), SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return fail("socket");
+    int one = 1;
+    bool ok = ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) == 0 &&
+              ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) == 0;
+    const char* step = "setsockopt";
+    if (ok) {
+        step = "bind";
+        ok = ::bind(fd, ep.data(), static_cast<socklen_t>(ep.size())) == 0;
+    }
+    if (ok) {
+        step = "listen";
+        ok = ::listen(fd, 4096) == 0;
+    }
+    if (!ok) {
+        int saved = errno;
+        ::close(fd);
+        errno = saved;
+        return fail(step);
+    }
+    return fd;
+}
+
 Worker::Worker(unsigned index, int access_log_fd, WorkerEvents ev)
     : access_log(access_log_fd), events(std::move(ev)), index_(index),
       random_state_(static_cast<std::uint32_t>(Clock::now().time_since_epoch().count()) | 1u) {}
@@ -37,27 +70,33 @@ std::uint32_t Worker::roll() {
     return random_state_ = x;
 }
 
-void Worker::listen(const std::vector<config::Address>& addresses) {
-    for (const auto& a : addresses) {
-        auto acceptor = std::make_unique<tcp::acceptor>(io);
-        auto ep = to_endpoint(a);
-        boost::system::error_code ec;
-        acceptor->open(ep.protocol(), ec);
-        if (!ec) acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
-        // Every worker binds the same address; the kernel spreads connections.
-        int one = 1;
-        if (!ec && ::setsockopt(acceptor->native_handle(), SOL_SOCKET, SO_REUSEPORT, &one,
-                                sizeof one) != 0)
-            ec.assign(errno, boost::system::system_category());
-        if (!ec) acceptor->bind(ep, ec);
-        if (!ec) acceptor->listen(4096, ec);
-        if (ec) throw std::runtime_error("cannot listen on " + a.text() + ": " + ec.message());
-        acceptors_.push_back(std::move(acceptor));
+void Worker::add_listener(const config::Address& address, int fd) {
+    auto acceptor = std::make_unique<tcp::acceptor>(io);
+    auto ep = to_endpoint(address);
+    boost::system::error_code ec;
+    acceptor->assign(ep.protocol(), fd, ec);
+    if (ec) {
+        ::close(fd);
+        throw std::runtime_error("cannot listen on " + address.text() + ": " + ec.message());
     }
+    if (running_loop_) asio::co_spawn(io, accept_loop(*acceptor), asio::detached);
+    listeners_.push_back({address, std::move(acceptor)});
+}
+
+void Worker::remove_listener(const config::Address& address) {
+    std::erase_if(listeners_, [&](Listener& l) {
+        if (!(l.address == address)) return false;
+        boost::system::error_code ignored;
+        l.acceptor->close(ignored);
+        // The accept loop still refers to the acceptor until it sees the close.
+        asio::post(io, [a = std::shared_ptr<tcp::acceptor>(std::move(l.acceptor))] {});
+        return true;
+    });
 }
 
 void Worker::run() {
-    for (auto& a : acceptors_) asio::co_spawn(io, accept_loop(*a), asio::detached);
+    running_loop_ = true;
+    for (auto& l : listeners_) asio::co_spawn(io, accept_loop(*l.acceptor), asio::detached);
     asio::co_spawn(io, tick_loop(), asio::detached);
     io.run();
 }
@@ -65,14 +104,16 @@ void Worker::run() {
 void Worker::publish(std::shared_ptr<const core::Snapshot> snapshot) {
     pools.adopt(snapshot->config);
     if (snapshot_ && snapshot_->health != snapshot->health) pools.forget_local_failures();
+    // A drained target gets no new requests: its idle connections have no use.
+    if (!snapshot_ || snapshot_->drained != snapshot->drained) pools.close_idle_to(*snapshot->drained);
     snapshot_ = std::move(snapshot);
 }
 
 void Worker::begin_drain() {
     draining_ = true;
-    for (auto& a : acceptors_) {
+    for (auto& l : listeners_) {
         boost::system::error_code ignored;
-        a->close(ignored);
+        l.acceptor->close(ignored);
     }
     pools.close_all();
     watchdog.close_idle();

@@ -23,17 +23,25 @@ namespace im::server {
 // What workers tell the control thread (called on the worker's thread; the
 // implementation posts to the control loop).
 struct WorkerEvents {
-    std::function<void(int group, std::size_t target, std::string_view why)> target_failed;
+    // `config_epoch` says which config the indexes belong to (a reload may reorder).
+    std::function<void(std::uint64_t config_epoch, int group, std::size_t target, std::string_view why)>
+        target_failed;
 };
+
+// A listening socket bound to `address` with SO_REUSEPORT (every worker has
+// its own; the kernel spreads connections). Throws with the address.
+int open_listener(const config::Address& address);
 
 class Worker {
 public:
     Worker(unsigned index, int access_log_fd, WorkerEvents events);
 
-    // Opens this worker's listening sockets; throws with the address on failure.
-    void listen(const std::vector<config::Address>& addresses);
+    // Takes a listening socket (from open_listener) for `address`; before
+    // run(), or through post() on the worker's thread.
+    void add_listener(const config::Address& address, int fd);
     void run();  // on the worker's own thread, until stopped
     // The following are called through post() on the worker's thread.
+    void remove_listener(const config::Address& address);  // connections it accepted go on
     void publish(std::shared_ptr<const core::Snapshot> snapshot);
     void begin_drain();  // stop accepting; finish in-flight requests; close idle
     void stop();
@@ -59,7 +67,12 @@ private:
 
     unsigned index_;
     std::shared_ptr<const core::Snapshot> snapshot_;
-    std::vector<std::unique_ptr<boost::asio::ip::tcp::acceptor>> acceptors_;
+    struct Listener {
+        config::Address address;
+        std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
+    };
+    std::vector<Listener> listeners_;
+    bool running_loop_ = false;
     bool draining_ = false;
     std::uint32_t random_state_;
     bool running_ = true;

@@ -26,40 +26,46 @@ constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 // checker's verdict (published to every worker) takes over.
 constexpr auto kLocalDownTime = std::chrono::seconds(1);
 
-// Counts a request against its target while it is in flight.
+// Counts a request against its target while it is in flight: in this
+// worker's pool (balancing, connection limit) and over all workers (drains).
 struct InFlight {
-    explicit InFlight(std::shared_ptr<TargetPool> p) : pool(std::move(p)) {
-        ++pool->open;
-        ++pool->outstanding;
+    InFlight(TargetPool& p, core::InFlight& all) : pool(p), everywhere(all) {
+        ++pool.open;
+        ++pool.outstanding;
+        everywhere.requests.fetch_add(1, std::memory_order_relaxed);
     }
     ~InFlight() {
-        --pool->open;
-        --pool->outstanding;
+        --pool.open;
+        --pool.outstanding;
+        everywhere.requests.fetch_sub(1, std::memory_order_relaxed);
     }
-    std::shared_ptr<TargetPool> pool;
+    InFlight(const InFlight&) = delete;
+    InFlight& operator=(const InFlight&) = delete;
+    TargetPool& pool;
+    core::InFlight& everywhere;
 };
 
-int choose_target(http::Client& c, const core::Snapshot& s, int group,
+int choose_target(http::Client& c, const core::Snapshot& s, PoolTable& pools, int group,
                   const std::vector<char>& tried) {
     const auto& g = s.config->target_groups[static_cast<std::size_t>(group)];
     thread_local std::vector<Candidate> candidates;
     candidates.assign(g.targets.size(), Candidate{});
     auto now = c.worker.watchdog.now();
     for (std::size_t t = 0; t < g.targets.size(); ++t) {
-        const auto& pool = *c.worker.pools.at(group, t);
+        const auto& pool = pools.at(group, t);
         bool under_limit = g.pool.max_connections == 0 || pool.open < g.pool.max_connections;
-        candidates[t].usable = !tried[t] && s.health->is_healthy(group, t) &&
+        candidates[t].usable = !tried[t] && s.health->is_healthy(group, t) && !s.is_drained(group, t) &&
                                pool.down_until <= now && under_limit;
         candidates[t].outstanding = pool.outstanding;
     }
-    return pick_target(g.balance, candidates, c.worker.pools.cursor(group));
+    return pick_target(g.balance, candidates, pools.cursors[static_cast<std::size_t>(group)]);
 }
 
-void target_failed(http::Client& c, int group, std::size_t target, TargetPool& pool,
-                   std::string_view why) {
+void target_failed(http::Client& c, const core::Snapshot& s, int group, std::size_t target,
+                   TargetPool& pool, std::string_view why) {
     pool.down_until = c.worker.watchdog.now() + kLocalDownTime;
     pool.close_all();
-    if (c.worker.events.target_failed) c.worker.events.target_failed(group, target, why);
+    if (c.worker.events.target_failed) c.worker.events.target_failed(s.config_epoch, group, target, why);
 }
 
 Failure io_failure(const server::Guard& guard) {
@@ -159,8 +165,10 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
     Failure last = Failure::no_target;
     auto started = server::Clock::now();
     std::string head;
+    // The table of the config this request started with: its indexes stay valid across a reload.
+    const std::shared_ptr<PoolTable> pools = c.worker.pools.table();
     while (true) {
-        int t = choose_target(c, snapshot, group, tried);
+        int t = choose_target(c, snapshot, *pools, group, tried);
         if (t < 0) {
             r.failure = last;
             co_return r;
@@ -168,14 +176,14 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
         auto target = static_cast<std::size_t>(t);
         tried[target] = 1;
         r.target = g.targets[target].text();
-        const auto pool = c.worker.pools.at(group, target);
-        InFlight flight(pool);
+        TargetPool* pool = &pools->at(group, target);
+        InFlight flight(*pool, *(*snapshot.load)[static_cast<std::size_t>(group)][target]);
         auto conn = pool->take();
         const bool reused = conn != nullptr;
         if (!conn) {
             conn = co_await connect(c, (*snapshot.endpoints)[group][target], g, last);
             if (!conn) {
-                target_failed(c, group, target, *pool, last == Failure::timeout ? "connect timeout" : "connect failed");
+                target_failed(c, snapshot, group, target, *pool, last == Failure::timeout ? "connect timeout" : "connect failed");
                 if (--attempts_left > 0) continue;  // nothing was sent: any method may retry
                 r.failure = last;
                 co_return r;
@@ -209,7 +217,7 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
                 tried[target] = 0;
                 continue;
             }
-            if (f == Failure::reset) target_failed(c, group, target, *pool, "connection reset");
+            if (f == Failure::reset) target_failed(c, snapshot, group, target, *pool, "connection reset");
             bool retryable = f == Failure::reset && !body_started && c.request.idempotent();
             if (retryable && --attempts_left > 0) continue;
             r.failure = f;

@@ -27,39 +27,49 @@ void TargetPool::close_idle(Clock::time_point now, config::Duration idle_timeout
 void TargetPool::close_all() { idle_.clear(); }
 
 void Pools::adopt(const std::shared_ptr<const config::Config>& next) {
-    if (config_ == next) return;
+    if (table_ && table_->config == next) return;
     const config::Config& config = *next;
-    bool same_shape = config_ != nullptr && config_->target_groups.size() == config.target_groups.size();
+    const config::Config* before = table_ ? table_->config.get() : nullptr;
+    bool same_shape = before != nullptr && before->target_groups.size() == config.target_groups.size();
     for (std::size_t g = 0; same_shape && g < config.target_groups.size(); ++g)
-        same_shape = config_->target_groups[g].targets == config.target_groups[g].targets;
-    config_ = next;
-    if (same_shape) return;  // a reload that kept the targets keeps the warm connections
-    pools_.clear();
-    cursors_.assign(config.target_groups.size(), 0);
+        same_shape = before->target_groups[g].targets == config.target_groups[g].targets;
+    if (same_shape) {
+        table_->config = next;
+        return;
+    }
+    auto table = std::make_shared<PoolTable>();
+    table->config = next;
+    table->cursors.assign(config.target_groups.size(), 0);
     for (const auto& g : config.target_groups) {
-        auto& group = pools_.emplace_back();
+        auto& group = table->pools.emplace_back();
         for (std::size_t t = 0; t < g.targets.size(); ++t)
             group.push_back(std::make_shared<TargetPool>());
     }
+    table_ = std::move(table);
 }
 
 void Pools::close_idle(Clock::time_point now) {
-    if (config_ == nullptr) return;
-    for (std::size_t g = 0; g < pools_.size(); ++g)
-        for (auto& p : pools_[g]) p->close_idle(now, config_->target_groups[g].pool.idle_timeout);
+    if (!table_) return;
+    for (std::size_t g = 0; g < table_->pools.size(); ++g)
+        for (auto& p : table_->pools[g]) p->close_idle(now, table_->config->target_groups[g].pool.idle_timeout);
 }
 
 void Pools::close_all() {
-    for (auto& group : pools_)
+    if (!table_) return;
+    for (auto& group : table_->pools)
         for (auto& p : group) p->close_all();
 }
 
-}  // namespace im::upstream
-
-namespace im::upstream {
+void Pools::close_idle_to(const std::vector<std::vector<std::uint8_t>>& targets) {
+    if (!table_) return;
+    for (std::size_t g = 0; g < table_->pools.size() && g < targets.size(); ++g)
+        for (std::size_t t = 0; t < table_->pools[g].size() && t < targets[g].size(); ++t)
+            if (targets[g][t]) table_->pools[g][t]->close_all();
+}
 
 void Pools::forget_local_failures() {
-    for (auto& group : pools_)
+    if (!table_) return;
+    for (auto& group : table_->pools)
         for (auto& p : group) p->down_until = {};
 }
 

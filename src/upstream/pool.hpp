@@ -40,26 +40,34 @@ private:
     std::vector<std::unique_ptr<Connection>> idle_;  // most recently used last
 };
 
-// All pools of one worker, indexed [group][target] like the config.
+// The pools of one worker for one config, indexed [group][target] like it.
+// A request holds the table it started with, so a reload that reshapes the
+// groups never makes its indexes point at another target.
+struct PoolTable {
+    std::shared_ptr<const config::Config> config;
+    std::vector<std::vector<std::shared_ptr<TargetPool>>> pools;
+    std::vector<std::size_t> cursors;  // each group's round-robin position
+    TargetPool& at(int group, std::size_t target) {
+        return *pools[static_cast<std::size_t>(group)][target];
+    }
+};
+
+// All pools of one worker.
 class Pools {
 public:
-    // Rebuilds the pools when the config (its groups or targets) changed.
+    // Starts a new table when the config's groups or targets changed; a
+    // reload that kept them keeps the warm connections.
     void adopt(const std::shared_ptr<const config::Config>& config);
-    // Shared so that a request in flight keeps its pool alive across a reload
-    // that rebuilds the pools.
-    const std::shared_ptr<TargetPool>& at(int group, std::size_t target) {
-        return pools_[static_cast<std::size_t>(group)][target];
-    }
-    std::size_t& cursor(int group) { return cursors_[static_cast<std::size_t>(group)]; }
+    const std::shared_ptr<PoolTable>& table() const { return table_; }
     void close_idle(Clock::time_point now);
     void close_all();
+    // Idle connections to these targets ([group][target] flags) are closed.
+    void close_idle_to(const std::vector<std::vector<std::uint8_t>>& targets);
     // A new health verdict replaces what this worker guessed from its own failures.
     void forget_local_failures();
 
 private:
-    std::shared_ptr<const config::Config> config_;
-    std::vector<std::vector<std::shared_ptr<TargetPool>>> pools_;
-    std::vector<std::size_t> cursors_;
+    std::shared_ptr<PoolTable> table_;
 };
 
 }  // namespace im::upstream
