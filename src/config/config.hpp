@@ -251,6 +251,7 @@ struct AdminToken {
 struct Admin {
     bool enabled = false;  // true when the config has an `admin` section
     Address listen{"127.0.0.1", 9901};
+    std::filesystem::path unix_socket;  // set for listen: "unix:/path": listen there instead
     std::vector<AdminToken> tokens;  // empty: the API answers only /healthz
     std::filesystem::path state_file;  // default: intermission.state.json beside the config
     std::filesystem::path audit_log;   // default: intermission.audit.jsonl beside the config

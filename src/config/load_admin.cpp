@@ -36,12 +36,23 @@ void read_token(Reader& r, const Entry& item, std::vector<AdminToken>& tokens) {
         tokens.push_back(std::move(token));
 }
 
+// "host:port", or "unix:/path" for a Unix socket (reachable only through the file system).
+void read_listen(Reader& r, const Entry& e, Admin& admin) {
+    if (e.value.IsScalar() && e.value.Scalar().starts_with("unix:")) {
+        auto path = e.value.Scalar().substr(5);
+        if (path.empty()) r.error(e, "expected unix:<path of the socket> for " + in_quotes(e.path));
+        else admin.unix_socket = r.resolve(path);
+        return;
+    }
+    if (auto a = r.address(e)) admin.listen = *a;
+}
+
 }  // namespace
 
 void read_admin(Reader& r, const Entry& entry, Admin& admin) {
     admin.enabled = true;
     r.fields(entry, {
-        {"listen", [&](const Entry& e) { if (auto a = r.address(e)) admin.listen = *a; }},
+        {"listen", [&](const Entry& e) { read_listen(r, e, admin); }},
         {"tokens", [&](const Entry& e) {
              if (auto list = r.items(e))
                  for (const auto& item : *list) read_token(r, item, admin.tokens);

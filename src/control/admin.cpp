@@ -1,11 +1,13 @@
 #include "control/admin.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -22,6 +24,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 using asio::ip::tcp;
+namespace local = asio::local;
 
 namespace {
 
@@ -173,12 +176,20 @@ Response handle(const Request& req, Operations& ops, const std::string& client) 
     return res;
 }
 
-asio::awaitable<void> serve(tcp::socket socket, Operations& ops) {
-    beast::tcp_stream stream(std::move(socket));
+std::string client_name(const tcp::socket& s) {
+    boost::system::error_code ec;
+    auto peer = s.remote_endpoint(ec);
+    return ec ? "-" : peer.address().to_string();
+}
+
+std::string client_name(const local::stream_protocol::socket&) { return "unix"; }
+
+template <class Protocol>
+asio::awaitable<void> serve(typename Protocol::socket socket, Operations& ops) {
+    std::string client = client_name(socket);
+    beast::basic_stream<Protocol> stream(std::move(socket));
     beast::flat_buffer buffer;
     boost::system::error_code ec;
-    auto peer = stream.socket().remote_endpoint(ec);
-    std::string client = ec ? "-" : peer.address().to_string();
     while (true) {
         Request req;
         http::request_parser<http::string_body> parser;
@@ -190,15 +201,32 @@ asio::awaitable<void> serve(tcp::socket socket, Operations& ops) {
         auto [wec, wn] = co_await http::async_write(stream, res, nothrow);
         if (wec || !res.keep_alive()) break;
     }
-    stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+    stream.socket().shutdown(asio::socket_base::shutdown_send, ec);
 }
 
-asio::awaitable<void> accept_loop(tcp::acceptor acceptor, Operations& ops) {
+template <class Protocol>
+asio::awaitable<void> accept_loop(typename Protocol::acceptor acceptor, Operations& ops) {
     while (acceptor.is_open()) {
         auto [ec, socket] = co_await acceptor.async_accept(nothrow);
         if (ec) break;
-        asio::co_spawn(acceptor.get_executor(), serve(std::move(socket), ops), asio::detached);
+        asio::co_spawn(acceptor.get_executor(), serve<Protocol>(std::move(socket), ops), asio::detached);
     }
+}
+
+// A Unix socket: only who can open the file reaches the API (the token is still required).
+void start_unix(asio::io_context& io, const std::filesystem::path& path, Operations& ops) {
+    std::error_code fs_ec;
+    if (std::filesystem::is_socket(path, fs_ec)) std::filesystem::remove(path, fs_ec);  // left by a crash
+    boost::system::error_code ec;
+    local::stream_protocol::acceptor acceptor(io);
+    local::stream_protocol::endpoint ep(path.string());
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) acceptor.bind(ep, ec);
+    if (!ec && ::chmod(path.c_str(), 0600) != 0) ec.assign(errno, boost::system::system_category());
+    if (!ec) acceptor.listen(64, ec);
+    if (ec) throw std::runtime_error("cannot listen on the admin socket " + path.string() + ": " + ec.message());
+    spdlog::info("admin API on unix:{}", path.string());
+    asio::co_spawn(io, accept_loop<local::stream_protocol>(std::move(acceptor), ops), asio::detached);
 }
 
 }  // namespace
@@ -209,6 +237,7 @@ ApiAnswer ApiAnswer::error(int status, std::string message) {
 
 void start_admin(asio::io_context& io, Operations& ops) {
     const config::Admin& admin = ops.admin();
+    if (!admin.unix_socket.empty()) return start_unix(io, admin.unix_socket, ops);
     boost::system::error_code ec;
     auto address = asio::ip::make_address(admin.listen.host, ec);
     if (ec) throw std::runtime_error("admin listen address " + admin.listen.text() + ": not an IP address");
@@ -220,7 +249,7 @@ void start_admin(asio::io_context& io, Operations& ops) {
     if (!ec) acceptor.listen(64, ec);
     if (ec) throw std::runtime_error("cannot listen on the admin address " + admin.listen.text() + ": " + ec.message());
     spdlog::info("admin API on http://{}", admin.listen.text());
-    asio::co_spawn(io, accept_loop(std::move(acceptor), ops), asio::detached);
+    asio::co_spawn(io, accept_loop<tcp>(std::move(acceptor), ops), asio::detached);
 }
 
 }  // namespace im::control

@@ -68,6 +68,7 @@ private:
     std::string commit_state(core::RuntimeState next, const std::string& target,
                              const std::string& action, const control::Caller& caller);
     boost::json::value target_json(std::size_t group, std::size_t target) const;
+    boost::json::array site_groups_json(const config::Site& site) const;
     void start_workers();
     // Health checks and page watchers for the current config; each stops by
     // itself once the config epoch moves on (a reload starts new ones).

@@ -93,14 +93,48 @@ json::value Gateway::maintenance_json(std::size_t index) const {
     return out;
 }
 
+// The target groups a site forwards to, each with how many targets take traffic now.
+json::array Gateway::site_groups_json(const config::Site& site) const {
+    std::vector<std::string> names;
+    auto add = [&](const config::Action& a) {
+        if (a.kind != config::Action::Kind::forward) return;
+        if (!a.target_group.empty()) names.push_back(a.target_group);
+        for (const auto& w : a.weighted) names.push_back(w.group);
+    };
+    add(site.default_action);
+    for (const auto& r : site.rules) add(r.action);
+    json::array out;
+    for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
+        const auto& group = config_->target_groups[g];
+        if (std::find(names.begin(), names.end(), group.name) == names.end()) continue;
+        std::size_t healthy = 0, serving = 0;
+        for (std::size_t t = 0; t < group.targets.size(); ++t) {
+            bool up = health_[g][t].healthy();
+            healthy += up;
+            serving += up && !current_->is_drained(static_cast<int>(g), t);
+        }
+        out.push_back(json::object{{"name", group.name}, {"targets", group.targets.size()},
+                                   {"healthy", healthy}, {"serving", serving}});
+    }
+    return out;
+}
+
 ApiAnswer Gateway::sites() {
+    static constexpr const char* kActions[] = {"forward", "store", "page", "fixed", "redirect"};
     json::array list;
     for (std::size_t i = 0; i < config_->sites.size(); ++i) {
         const auto& s = config_->sites[i];
         json::array hosts;
         for (const auto& h : s.hosts) hosts.push_back(json::value(h));
+        auto groups = site_groups_json(s);
+        // Outage: a group the site forwards to has no target to take a request.
+        bool outage = std::any_of(groups.begin(), groups.end(),
+                                  [](const json::value& g) { return g.at("serving").as_uint64() == 0; });
         list.push_back(json::object{{"name", s.name}, {"hosts", std::move(hosts)},
                                     {"default", s.default_site}, {"pages", s.pages.has_value()},
+                                    {"rules", s.rules.size()},
+                                    {"default_action", kActions[static_cast<int>(s.default_action.kind)]},
+                                    {"target_groups", std::move(groups)}, {"outage", outage},
                                     {"maintenance", maintenance_json(i)}});
     }
     return ApiAnswer{200, json::object{{"sites", std::move(list)}, {"generation", generation_}}};

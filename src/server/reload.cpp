@@ -34,7 +34,8 @@ std::vector<std::string> restart_notes(const config::Config& before, const confi
     note(before.server.workers != after.server.workers, "server.workers");
     note(before.server.access_log != after.server.access_log, "server.access_log");
     note(before.admin.enabled != after.admin.enabled, "the admin section (added or removed)");
-    note(!(before.admin.listen == after.admin.listen), "admin.listen");
+    note(!(before.admin.listen == after.admin.listen) || before.admin.unix_socket != after.admin.unix_socket,
+         "admin.listen");
     note(before.admin.state_file != after.admin.state_file, "admin.state_file");
     note(before.admin.audit_log != after.admin.audit_log, "admin.audit_log");
     return notes;

@@ -216,3 +216,35 @@ def test_fifty_reloads_under_load_cost_no_socket_error(site, tmp_path):
     out, statuses = wrk_result(load)
     assert "Socket errors" not in out, out
     assert set(statuses) == {200}, statuses
+
+
+def test_health_is_kept_across_a_reload_and_checks_go_on(tmp_path, backend_factory, gateway_factory):
+    write_token(tmp_path)
+    write_tree(tmp_path / "pages", {"maintenance.html": "<p>back soon</p>\n"})
+    app = backend_factory("app")
+    port, admin_port = free_port(), free_port()
+    checks = ("    health: {path: /health, interval: 200ms, timeout: 200ms,"
+              " healthy_threshold: 2, unhealthy_threshold: 1}\n")
+
+    def text(rules=""):
+        c = config(port, admin_port, [app.address], rules=rules)
+        return c.replace(f'    targets: ["{app.address}"]\n', f'    targets: ["{app.address}"]\n' + checks)
+
+    gw = gateway_factory(text(), port)
+    admin = f"http://127.0.0.1:{admin_port}"
+
+    def state():
+        return api(admin, "GET", "/v1/targets").json()["target_groups"][0]["targets"][0]["state"]
+
+    assert wait_until(lambda: state() == "healthy")
+    app.kill()
+    assert wait_until(lambda: state() == "unhealthy", timeout=5)
+    gw.config.write_text(text(rules=V2_RULE))
+    assert api(admin, "POST", "/v1/reload").status_code == 200
+    # Still down after the reload: a reload does not trust a failed target again.
+    assert state() == "unhealthy"
+    assert requests.get(gw.url + "/x", timeout=5).status_code == 503
+    app.start()
+    # The new config's checks run: the target comes back after the healthy threshold.
+    assert wait_until(lambda: state() == "healthy", timeout=5)
+    assert requests.get(gw.url + "/x", timeout=5).headers.get("X-Backend") == "app"
