@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "config/config.hpp"
+#include "control/cli.hpp"
 #include "control/state.hpp"
 #include "server/gateway.hpp"
 
@@ -97,8 +98,16 @@ int main(int argc, char** argv) {
     auto* check_cmd = app.add_subcommand("check", "Validate a config file and exit (0 = valid)");
     check_cmd->add_option("-c,--config", config_path, "Config file (YAML)")->capture_default_str();
 
-    CLI11_PARSE(app, argc, argv);
+    // maintenance, sites, targets, drain, undrain, reload, audit: clients of the admin API.
+    im::control::cli::AdminCommands admin_commands(app);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        return admin_commands.parse_error(app, e);
+    }
     if (*serve_cmd) return serve(config_path, fresh_state);
     if (*check_cmd) return check(config_path);
+    if (auto code = admin_commands.run()) return *code;
     return 1;
 }

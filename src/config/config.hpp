@@ -20,6 +20,7 @@ using namespace std::chrono_literals;
 struct Address {
     std::string host;
     std::uint16_t port = 0;
+    bool tls = false;  // a target written https://host:port (text() leaves the scheme out)
     // An IPv6 host (stored without brackets) is bracketed so the text parses back.
     std::string text() const {
         const bool v6 = host.find(':') != std::string::npos;
@@ -87,9 +88,21 @@ struct UpstreamTimeouts {
     Duration tunnel = 1h;            // idle time of an upgraded (WebSocket) connection
 };
 
+// TLS to the targets written https://: how they are verified.
+struct UpstreamTls {
+    std::filesystem::path ca_file;       // empty: the system's trust store
+    bool verify = true;                  // false only for tests and labs
+    std::string server_name;             // SNI and the name verified; empty: the target's host
+    int min_version = 0x0303;            // TLS 1.2
+    std::filesystem::path client_cert;   // optional client certificate (mutual TLS)
+    std::filesystem::path client_key;
+    bool operator==(const UpstreamTls&) const = default;
+};
+
 struct TargetGroup {
     std::string name;
     std::vector<Address> targets;
+    UpstreamTls tls;
     Balance balance = Balance::round_robin;
     HealthCheck health;
     Pool pool;
@@ -202,6 +215,8 @@ struct Maintenance {
     std::string message = "This site is down for maintenance. Please try again later.";
     std::optional<std::int64_t> until;  // expected end, UTC seconds; drives Retry-After
     std::string page = "/maintenance.html";  // page store file for browsers
+    std::string json_page;  // page store file for Accept: application/json; empty: a generated body
+    std::string text_page;  // page store file for other clients; empty: the message as text
     int status = 503;
     Duration retry_after = std::chrono::minutes(5);  // when no end is known
     std::vector<std::string> allow;  // path globs answered as usual (the page's assets, robots.txt)
@@ -247,6 +262,31 @@ struct AdminToken {
     std::string value;  // the secret, read from its file; never logged
 };
 
+// A certificate for HTTPS (PEM: the certificate, then its chain; the key).
+struct Certificate {
+    std::filesystem::path cert;
+    std::filesystem::path key;
+    std::vector<std::string> names;  // names it serves; empty: its own DNS names
+    bool is_default = false;         // served to clients that send no or an unknown name
+    bool operator==(const Certificate&) const = default;
+};
+
+// HTTPS listeners and how they talk TLS.
+struct Tls {
+    bool enabled = false;  // the config has a `tls` section
+    std::vector<Address> listen;
+    std::vector<Certificate> certificates;
+    bool reject_unknown_names = false;  // unknown SNI: alert instead of the default certificate
+    int min_version = 0x0303;           // TLS 1.2; 0x0304 for 1.3 only
+    std::string ciphers;                // TLS 1.2 suites (OpenSSL syntax); empty: a modern default
+    bool session_tickets = true;
+    Duration ticket_key_rotation = std::chrono::hours(12);
+    bool redirect_http = false;      // plain listeners answer with a redirect to HTTPS
+    std::uint16_t redirect_port = 0;  // 0: the first tls.listen port
+    std::string hsts;                // Strict-Transport-Security value on HTTPS answers; empty: none
+    bool watch = true;               // reload the certificates when their files change
+};
+
 // The admin API listener and where runtime state is kept.
 struct Admin {
     bool enabled = false;  // true when the config has an `admin` section
@@ -257,10 +297,43 @@ struct Admin {
     std::filesystem::path audit_log;   // default: intermission.audit.jsonl beside the config
 };
 
+// A webhook that alerts are POSTed to (docs/alerts.md).
+struct AlertWebhook {
+    enum class Format { json, slack };  // slack: {"text": "..."}
+    std::string url;                    // http:// or https://; may hold a secret, never logged whole
+    Format format = Format::json;
+    Duration timeout = 5s;
+    std::filesystem::path ca_file;  // empty: the system's trust store
+};
+
+// The SMTP server alerts are mailed through.
+struct AlertEmail {
+    std::string server;     // smtp://host:port, or smtps:// for TLS from the first byte
+    bool starttls = false;  // smtp:// only: refuse to send unless STARTTLS succeeds
+    std::string username;   // empty: no AUTH
+    std::string password;   // read from password_file; never logged
+    std::string from;
+    std::vector<std::string> to;
+    Duration timeout = 10s;
+    std::filesystem::path ca_file;
+};
+
+// Alerts on health, maintenance and window transitions.
+struct Alerts {
+    bool enabled = false;         // the config has an `alerts` section
+    Duration min_interval = 60s;  // per site and topic; later alerts are held, the last one sent
+    int retries = 3;              // delivery attempts after the first
+    Duration backoff = 1s;        // before the first retry; doubles each retry
+    std::vector<AlertWebhook> webhooks;
+    std::optional<AlertEmail> email;
+};
+
 struct Config {
     std::filesystem::path source;  // the file it was loaded from
     Server server;
+    Tls tls;
     Admin admin;
+    Alerts alerts;
     std::vector<TargetGroup> target_groups;
     std::vector<Site> sites;
 

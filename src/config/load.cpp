@@ -135,19 +135,32 @@ void read_server(Reader& r, const Entry& entry, Server& server) {
                        "addresses to listen on, e.g. [\"0.0.0.0:8080\"])");
 }
 
+// The `alerts` section (load_alerts.cpp).
+void read_alerts(Reader& reader, const Entry& entry, Alerts& alerts);
+
 }  // namespace detail
 
 namespace {
+
+// Two sockets of one process on one address split its traffic (SO_REUSEPORT): never both.
+void read_https(Reader& r, const Entry& entry, Config& config) {
+    detail::read_tls(r, entry, config.tls);
+    for (const auto& a : config.tls.listen)
+        if (std::find(config.server.listen.begin(), config.server.listen.end(), a) != config.server.listen.end())
+            r.error_at_key(entry, "the address " + a.text() + " is in both 'server.listen' and 'tls.listen'");
+}
 
 const char* const kTopExpected = "expected a map with the keys server, target_groups, sites";
 
 void read_config(Reader& r, const YAML::Node& root, Config& config) {
     const Entry top{YAML::Node(), root, ""};
-    std::optional<Entry> server, groups, sites;
+    std::optional<Entry> server, groups, sites, tls;
     const bool is_map = r.fields(top,
                                  {
                                      {"server", [&](const Entry& e) { server = e; }},
                                      {"admin", [&](const Entry& e) { detail::read_admin(r, e, config.admin); }},
+                                     {"alerts", [&](const Entry& e) { detail::read_alerts(r, e, config.alerts); }},
+                                     {"tls", [&](const Entry& e) { tls = e; }},
                                      {"target_groups", [&](const Entry& e) { groups = e; }},
                                      {"sites", [&](const Entry& e) { sites = e; }},
                                  },
@@ -159,6 +172,7 @@ void read_config(Reader& r, const YAML::Node& root, Config& config) {
         r.error(top,
                 "missing required key 'server' at the top level (expected a map with at "
                 "least 'listen')");
+    if (tls) read_https(r, *tls, config);
     if (groups) detail::read_target_groups(r, *groups, config.target_groups);
     if (sites)
         detail::read_sites(r, *sites, config.target_groups, config.sites);

@@ -15,7 +15,8 @@ void read_targets(Reader& r, const Entry& entry, TargetGroup& group) {
                            ", e.g. [\"127.0.0.1:9000\"]");
     std::vector<int> lines;
     for (const auto& item : *list) {
-        auto address = r.address(item);
+        // "https://host:port": TLS to that target (verified as the group's `tls` says).
+        auto address = r.address(item, true);
         if (!address) continue;
         const auto dup = std::find(group.targets.begin(), group.targets.end(), *address);
         if (dup != group.targets.end()) {
@@ -142,6 +143,7 @@ void read_group(Reader& r, const Entry& entry, TargetGroup& g) {
             {"health", [&](const Entry& e) { read_health(r, e, g.health); }},
             {"pool", [&](const Entry& e) { read_pool(r, e, g.pool); }},
             {"timeouts", [&](const Entry& e) { read_upstream_timeouts(r, e, g.timeouts); }},
+            {"tls", [&](const Entry& e) { read_upstream_tls(r, e, g.tls); }},
         },
         context);
     if (is_map && !have_targets)

@@ -329,6 +329,8 @@ void read_maintenance(Reader& r, const Entry& entry, const ActionScope& scope, M
                       if (auto t = r.timestamp(e)) m.until = *t;
                   }},
                  {"page", [&](const Entry& e) { read_site_page(r, e, scope, context, m.page); }},
+                 {"json_page", [&](const Entry& e) { read_site_page(r, e, scope, context, m.json_page); }},
+                 {"text_page", [&](const Entry& e) { read_site_page(r, e, scope, context, m.text_page); }},
                  {"status", [&](const Entry& e) { r.integer(e, m.status, 200, 599); }},
                  {"retry_after", [&](const Entry& e) { r.duration(e, m.retry_after, true); }},
                  {"allow", [&](const Entry& e) { r.path_globs(e, m.allow); }},

@@ -210,11 +210,15 @@ std::optional<std::int64_t> Reader::integer_value(const Entry& entry, std::int64
     return n.value;
 }
 
-std::optional<Address> Reader::address(const Entry& entry) {
-    auto s = scalar(entry, "an address host:port");
+std::optional<Address> Reader::address(const Entry& entry, bool allow_scheme) {
+    auto s = scalar(entry, allow_scheme ? "an address host:port or https://host:port" : "an address host:port");
     if (!s) return std::nullopt;
-    auto a = parse_address(*s);
+    std::string_view text = *s;
+    bool https = allow_scheme && text.starts_with("https://");
+    if (allow_scheme && (https || text.starts_with("http://"))) text.remove_prefix(text.find("//") + 2);
+    auto a = parse_address(text);
     if (!a) bad_value(entry, "address", *s, a.expected);
+    if (a.value) a.value->tls = https;
     return a.value;
 }
 

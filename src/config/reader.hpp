@@ -73,7 +73,8 @@ class Reader {
     void size(const Entry& entry, T& out, std::uint64_t min = 0);
     template <typename T>
     void integer(const Entry& entry, T& out, std::int64_t min, std::int64_t max);
-    std::optional<Address> address(const Entry& entry);
+    // host:port; with `allow_scheme` also http://host:port and https://host:port (tls set).
+    std::optional<Address> address(const Entry& entry, bool allow_scheme = false);
     // A path glob starting with '/' (e.g. /static/*); `out` is left alone when it is bad.
     void path_glob(const Entry& entry, std::string& out);
     // One or a list of path globs; at least one.
@@ -147,6 +148,8 @@ std::optional<Action> read_action(Reader& r, const Entry& owner, const std::vect
 // The sections, in the order they must be read (sites refer to target groups).
 void read_server(Reader& reader, const Entry& entry, Server& server);
 void read_admin(Reader& reader, const Entry& entry, Admin& admin);
+void read_tls(Reader& reader, const Entry& entry, Tls& tls);
+void read_upstream_tls(Reader& reader, const Entry& entry, UpstreamTls& tls);
 void read_target_groups(Reader& reader, const Entry& entry, std::vector<TargetGroup>& groups);
 void read_sites(Reader& reader, const Entry& entry, const std::vector<TargetGroup>& groups,
                 std::vector<Site>& sites);

@@ -15,6 +15,7 @@
 #include <boost/json.hpp>
 #include <optional>
 
+#include "control/dashboard.hpp"
 #include "core/bypass.hpp"
 
 namespace im::control {
@@ -121,6 +122,12 @@ ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
     if (parts[1] == "sites" && parts.size() == 3 && method == http::verb::get)
         return ops.site(std::string(parts[2]));
     if (parts[1] == "targets") return route_targets(req, parts, ops, caller);
+    if (parts[1] == "sites" && parts.size() == 4 && parts[3] == "bypass") {
+        if (method != http::verb::post) return ApiAnswer::error(405, "use POST on this endpoint");
+        auto body = object_body(req, true);
+        if (!body) return ApiAnswer::error(400, "expected no body or a JSON object, e.g. {\"ttl\": \"30m\"}");
+        return ops.issue_bypass(parts[2], body->is_null() ? nullptr : &*body, caller);
+    }
     if (parts[1] == "reload" && parts.size() == 2) {
         if (method != http::verb::post) return ApiAnswer::error(405, "use POST on this endpoint");
         return ops.reload(caller);
@@ -159,6 +166,8 @@ ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
 }
 
 Response handle(const Request& req, Operations& ops, const std::string& client) {
+    // The page and its files need no token: it asks for one and sends it with every call.
+    if (auto page = dashboard_response(req)) return std::move(*page);
     ApiAnswer answer;
     if (req.target() == "/healthz") {
         answer.body = json::object{{"status", "ok"}};

@@ -45,6 +45,9 @@ public:
     // drain: no new requests to the target, those in flight finish; body: {"reason": "..."} or null
     virtual ApiAnswer set_drain(const std::string& group, const std::string& target, bool drain,
                                 const boost::json::value* body, const Caller& caller) = 0;
+    // A signed bypass token for the site's preview cookie; body {"ttl": "30m"} or null.
+    virtual ApiAnswer issue_bypass(const std::string& site, const boost::json::value* body,
+                                   const Caller& caller) = 0;
     // Re-reads the config file; on errors nothing changes and they are in the answer.
     virtual ApiAnswer reload(const Caller& caller) = 0;
     virtual ApiAnswer audit(std::size_t offset, std::size_t limit) = 0;

@@ -101,6 +101,8 @@ Decision decide(const http::Request& request, const Visitor& visitor, const Snap
         bool allowed = std::any_of(m.allow.begin(), m.allow.end(), [&](const std::string& g) {
             return config::glob_match(g, visitor.path);
         });
+        // Crawlers keep their robots.txt: a 503 for it would read as "crawl everything".
+        allowed = allowed || (view.serves_robots && visitor.path == "/robots.txt");
         if (allowed && view.store) return Decision{Decision::Kind::store, site};
         bypassed = bypasses(m.bypass, name, request, visitor);
         if (!bypassed) {

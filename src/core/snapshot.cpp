@@ -123,6 +123,8 @@ void index_rules(SiteView& view) {
 // path unless a rule serves them (the private bucket of the cloud recipe).
 std::vector<std::string> private_pages(const config::Site& site) {
     std::vector<std::string> files{site.maintenance.page};
+    for (const auto* f : {&site.maintenance.json_page, &site.maintenance.text_page})
+        if (!f->empty()) files.push_back(*f);
     if (!site.outage.page.empty()) files.push_back(site.outage.page);
     for (const auto& e : site.errors) files.push_back(e.page);
     std::erase_if(files, [&](const std::string& f) {
@@ -146,6 +148,9 @@ SiteView compile_site(const config::Site& site, const config::Config& config,
     // Retry-After of maintenance depends on the time; it is added per request.
     // Whatever its status, a maintenance answer must not outlive the maintenance in a cache.
     view.maintenance_page = compile_file(m.page, m.status, "", st, true);
+    view.maintenance_json = compile_file(m.json_page, m.status, "", st, true);
+    view.maintenance_text = compile_file(m.text_page, m.status, "", st, true);
+    view.serves_robots = st && st->find("/robots.txt") != nullptr;
     const auto& o = site.outage;
     view.outage_page = compile_file(o.page.empty() ? m.page : o.page, o.status,
                                     retry_after_line(o.retry_after), st, true);
@@ -211,6 +216,7 @@ std::shared_ptr<const Snapshot> build_snapshot(std::shared_ptr<const config::Con
     }
     s->runtime = std::make_shared<RuntimeState>();
     s->maintenance.assign(s->sites.size(), nullptr);
+    if (!config->tls.hsts.empty()) s->https_headers = "Strict-Transport-Security: " + config->tls.hsts + "\r\n";
     auto none = std::make_shared<TargetFlags>();
     for (const auto& g : config->target_groups) none->emplace_back(g.targets.size(), 0);
     s->drained = std::move(none);

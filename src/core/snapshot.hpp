@@ -18,6 +18,13 @@
 #include "config/config.hpp"
 #include "pages/store.hpp"
 
+namespace boost::asio::ssl {
+class context;
+}
+namespace im::tls {
+class CertificateStore;
+}
+
 namespace im::core {
 
 // A page action's answer, prebuilt per content coding when the snapshot is
@@ -64,6 +71,9 @@ struct SiteView {
     std::array<std::vector<std::uint16_t>, 256> rule_buckets;
     Action default_action;
     std::shared_ptr<const CompiledPage> maintenance_page;  // null: no such file
+    std::shared_ptr<const CompiledPage> maintenance_json;  // null: the generated JSON body
+    std::shared_ptr<const CompiledPage> maintenance_text;  // null: the message as text
+    bool serves_robots = false;  // the store has /robots.txt: crawlers get it even in maintenance
     std::shared_ptr<const CompiledPage> outage_page;       // outage page, else the maintenance page
     std::vector<CompiledError> errors;
     std::vector<std::string> private_pages;  // answered only through their action, never by path
@@ -139,8 +149,17 @@ struct InFlight {
 // requests started before the reload are still counted.
 using TargetLoad = std::vector<std::vector<std::shared_ptr<InFlight>>>;
 
+// What TLS needs: the HTTPS certificates and a client context per target
+// group with https:// targets.
+struct TlsView {
+    std::shared_ptr<const tls::CertificateStore> certificates;  // null: no `tls` section
+    std::vector<std::shared_ptr<boost::asio::ssl::context>> upstream;  // [group]; null: no https:// target
+};
+
 struct Snapshot {
     std::uint64_t generation = 0;
+    std::shared_ptr<const TlsView> tls = std::make_shared<TlsView>();  // never null
+    std::string https_headers;  // header lines on every HTTPS answer (HSTS)
     std::shared_ptr<const config::Config> config;
     std::shared_ptr<const Endpoints> endpoints;
     std::vector<SiteView> sites;

@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 
 #include "http/message.hpp"
+#include "tls/upstream.hpp"
 
 namespace im::health {
 
@@ -20,15 +21,23 @@ namespace {
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 
 asio::awaitable<ProbeResult> exchange(tcp::socket& socket, const tcp::endpoint& target,
-                                      const std::string& request,
-                                      const config::HealthCheck& check) {
+                                      const std::string& request, const config::Address& address,
+                                      const config::TargetGroup& group, asio::ssl::context* tls_context) {
+    const auto& check = group.health;
     ProbeResult r;
     auto [cec] = co_await socket.async_connect(target, nothrow);
     if (cec) {
         r.error = "connect: " + cec.message();
         co_return r;
     }
-    auto [wec, wn] = co_await asio::async_write(socket, asio::buffer(request), nothrow);
+    std::unique_ptr<tls::TlsStream> tls;
+    if (address.tls && tls_context) {
+        tls = std::make_unique<tls::TlsStream>(socket, *tls_context);
+        r.error = co_await tls::client_handshake(*tls, group.tls, address);
+        if (!r.error.empty()) co_return r;
+    }
+    tls::Channel channel{&socket, tls.get()};
+    auto [wec, wn] = co_await channel.write(asio::buffer(request));
     if (wec) {
         r.error = "send: " + wec.message();
         co_return r;
@@ -36,7 +45,7 @@ asio::awaitable<ProbeResult> exchange(tcp::socket& socket, const tcp::endpoint& 
     std::string head;
     char buf[4096];
     while (http::find_head_end(head) == 0 && head.size() < 64 * 1024) {
-        auto [ec, n] = co_await socket.async_read_some(asio::buffer(buf), nothrow);
+        auto [ec, n] = co_await channel.read_some(asio::buffer(buf));
         if (ec || n == 0) break;
         head.append(buf, n);
     }
@@ -56,8 +65,10 @@ asio::awaitable<ProbeResult> exchange(tcp::socket& socket, const tcp::endpoint& 
 
 }  // namespace
 
-asio::awaitable<ProbeResult> probe(const tcp::endpoint& target, const std::string& target_text,
-                                   const config::HealthCheck& check) {
+asio::awaitable<ProbeResult> probe(const tcp::endpoint& target, const config::Address& address,
+                                   const config::TargetGroup& group, asio::ssl::context* tls_context) {
+    const auto& check = group.health;
+    const std::string target_text = address.text();
     auto executor = co_await asio::this_coro::executor;
     tcp::socket socket(executor);
     asio::steady_timer timer(executor, check.timeout);
@@ -65,7 +76,8 @@ asio::awaitable<ProbeResult> probe(const tcp::endpoint& target, const std::strin
     std::string request = "GET " + check.path + " HTTP/1.1\r\nHost: " + host +
                           "\r\nUser-Agent: intermission-health-check\r\nConnection: close\r\n\r\n";
     auto start = std::chrono::steady_clock::now();
-    auto outcome = co_await (exchange(socket, target, request, check) || timer.async_wait(nothrow));
+    auto outcome = co_await (exchange(socket, target, request, address, group, tls_context) ||
+                             timer.async_wait(nothrow));
     ProbeResult r;
     if (outcome.index() == 0) r = std::get<0>(std::move(outcome));
     else r.error = "timed out after " + std::to_string(check.timeout.count()) + "ms";

@@ -3,6 +3,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
 #include <string>
 
 #include "config/config.hpp"
@@ -16,8 +17,10 @@ struct ProbeResult {
     std::chrono::microseconds latency{0};
 };
 
+// For an https:// target `tls_context` is the group's client context: the
+// check handshakes and verifies exactly as forwarding does.
 boost::asio::awaitable<ProbeResult> probe(const boost::asio::ip::tcp::endpoint& target,
-                                          const std::string& target_text,
-                                          const config::HealthCheck& check);
+                                          const config::Address& address, const config::TargetGroup& group,
+                                          boost::asio::ssl::context* tls_context);
 
 }  // namespace im::health

@@ -22,7 +22,7 @@ std::string_view origin_target(const Request& req) {
 int send(Client& c, int status, std::string_view headers, std::string_view body, bool close,
          std::uint64_t& bytes) {
     bool head = c.request.method == "HEAD";
-    append_reply(c.out, Reply{status, headers, body, head, close}, c.worker.date.value());
+    append_reply(c.out, Reply{status, headers, body, head, close}, c.stamp());
     bytes = head ? 0 : body.size();
     return status;
 }
@@ -31,7 +31,7 @@ int send(Client& c, int status, std::string_view headers, std::string_view body,
 
 int answer_store(Client& c, const core::SiteView& site, bool close, std::uint64_t& bytes) {
     const auto& req = c.request;
-    auto date = c.worker.date.value();
+    auto date = c.stamp();  // Date and the connection's header lines
     if (!site.store) {
         append_error(c.out, 404, close, date);
         return 404;
@@ -69,7 +69,7 @@ int answer_page(Client& c, const core::Action& action, bool close, std::uint64_t
     const auto* page = action.page.get();
     if (!page) {
         // The file left the store after a reload: still answer with the status.
-        append_error(c.out, action.config->status, close, c.worker.date.value());
+        append_error(c.out, action.config->status, close, c.stamp());
         return action.config->status;
     }
     const auto& file = *page->file;
@@ -92,7 +92,7 @@ int answer_fixed(Client& c, const core::Action& action, bool close, std::uint64_
 
 int answer_redirect(Client& c, const core::Action& action, bool close) {
     std::string headers = "Location: " + expand_location(action.config->location, c.request) + "\r\n";
-    append_error(c.out, action.config->status, close, c.worker.date.value(), headers);
+    append_error(c.out, action.config->status, close, c.stamp(), headers);
     return action.config->status;
 }
 
@@ -194,8 +194,10 @@ int answer_maintenance(Client& c, const core::SiteView& site, const core::Mainte
     const std::string& message = state && !state->message.empty() ? state->message : m.message;
     std::string extra = "Retry-After: " + std::to_string(retry_after) + "\r\nVary: Accept\r\n";
     auto variant = negotiate(find_header(c.request.headers, "accept"));
-    if (variant == Variant::html && site.maintenance_page)
-        return send_variant(c, *site.maintenance_page, m.status, extra, close, bytes);
+    const core::CompiledPage* page = variant == Variant::html   ? site.maintenance_page.get()
+                                     : variant == Variant::json ? site.maintenance_json.get()
+                                                                : site.maintenance_text.get();
+    if (page) return send_variant(c, *page, m.status, extra, close, bytes);
     std::string body;
     std::string headers;
     if (variant == Variant::json) {
@@ -215,10 +217,28 @@ int answer_maintenance(Client& c, const core::SiteView& site, const core::Mainte
 int answer_with_page(Client& c, const core::CompiledPage* page, int status, bool close,
                      std::uint64_t& bytes) {
     if (!page) {
-        append_error(c.out, status, close, c.worker.date.value());
+        append_error(c.out, status, close, c.stamp());
         return status;
     }
     return send_variant(c, *page, status ? status : page->status, {}, close, bytes);
+}
+
+int answer_https_redirect(Client& c) {
+    const auto& tls = c.worker.snapshot()->config->tls;
+    if (c.request.host.empty()) {  // HTTP/1.0 without Host: no name to send the client to
+        append_error(c.out, 400, true, c.stamp());
+        return 400;
+    }
+    std::uint16_t port = tls.redirect_port ? tls.redirect_port : tls.listen.front().port;
+    std::string location = "https://";
+    const bool v6 = c.request.host.find(':') != std::string_view::npos;
+    location += v6 ? "[" + std::string(c.request.host) + "]" : std::string(c.request.host);
+    if (port != 443) location += ":" + std::to_string(port);
+    location += c.request.target;
+    // 301 for what browsers fetch; 308 keeps the method and body of anything else.
+    const bool safe = c.request.method == "GET" || c.request.method == "HEAD";
+    append_error(c.out, safe ? 301 : 308, true, c.stamp(), "Location: " + location + "\r\n");
+    return safe ? 301 : 308;
 }
 
 int answer_bypass_grant(Client& c, const config::Bypass& bypass, std::int64_t now, bool close) {
@@ -231,7 +251,7 @@ int answer_bypass_grant(Client& c, const config::Bypass& bypass, std::int64_t no
     std::string headers = "Set-Cookie: " + bypass.cookie_name + "=" + std::string(token) +
                           "; Max-Age=" + std::to_string(max_age) +
                           "; Path=/; HttpOnly; SameSite=Lax\r\nLocation: /\r\n";
-    append_error(c.out, 302, close, c.worker.date.value(), headers);
+    append_error(c.out, 302, close, c.stamp(), headers);
     return 302;
 }
 

@@ -38,5 +38,7 @@ int answer_with_page(Client& c, const core::CompiledPage* page, int status, bool
                      std::uint64_t& bytes);
 // The bypass URL with a valid token: set the cookie and go to the site.
 int answer_bypass_grant(Client& c, const config::Bypass& bypass, std::int64_t now, bool close);
+// The same host, path and query over HTTPS (`tls.redirect_http`); the connection closes.
+int answer_https_redirect(Client& c);
 
 }  // namespace im::http

@@ -3,11 +3,14 @@
 
 #include <boost/asio/ip/tcp.hpp>
 #include <array>
+#include <memory>
 #include <cstdint>
 #include <string>
 
 #include "http/buffer.hpp"
+#include "tls/channel.hpp"
 #include "http/message.hpp"
+#include "http/respond.hpp"
 #include "server/watchdog.hpp"
 
 namespace im::server {
@@ -21,6 +24,11 @@ struct Client {
 
     server::Worker& worker;
     boost::asio::ip::tcp::socket socket;
+    std::unique_ptr<tls::TlsStream> tls;  // set on an HTTPS listener, after the handshake
+    tls::Channel channel() { return {&socket, tls.get()}; }
+    Stamp stamp() const;  // Date and connection_headers, for every answer
+    // Header lines every answer on this connection carries (HSTS on HTTPS).
+    std::string_view connection_headers;
     server::Guard guard;
     InputBuffer in;
     std::string out;    // responses waiting to be written (pipelined answers batch here)

@@ -56,7 +56,7 @@ asio::awaitable<bool> RequestBody::fill() {
     if (client_.request.expect_continue && received_ == 0 && from_buffer_) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         client_.guard.arm(worker.snapshot()->config->server.timeouts.send);
-        auto [ec, n] = co_await asio::async_write(client_.socket, asio::buffer(kContinue), nothrow);
+        auto [ec, n] = co_await client_.channel().write(asio::buffer(kContinue));
         if (ec) {
             client_gone_ = true;
             co_return false;
@@ -65,8 +65,7 @@ asio::awaitable<bool> RequestBody::fill() {
     from_buffer_ = false;
     if (!scratch_) scratch_ = std::make_unique<char[]>(kScratch);
     client_.guard.arm(worker.snapshot()->config->server.timeouts.body);
-    auto [ec, n] = co_await client_.socket.async_read_some(asio::buffer(scratch_.get(), kScratch),
-                                                             nothrow);
+    auto [ec, n] = co_await client_.channel().read_some(asio::buffer(scratch_.get(), kScratch));
     client_.guard.disarm();
     if (ec || n == 0) {
         if (client_.guard.expired()) error_status_ = 408;

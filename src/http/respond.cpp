@@ -74,9 +74,10 @@ void append_status_line(std::string& out, int status) {
     out.append("\r\n");
 }
 
-void append_reply(std::string& out, const Reply& reply, std::string_view date) {
+void append_reply(std::string& out, const Reply& reply, Stamp stamp) {
     append_status_line(out, reply.status);
-    out.append("Date: ").append(date).append("\r\n");
+    out.append("Date: ").append(stamp.date).append("\r\n");
+    out.append(stamp.extra);
     out.append(reply.headers);
     if (reply.status != 304 && reply.status != 204) {
         out.append("Content-Length: ");
@@ -88,7 +89,7 @@ void append_reply(std::string& out, const Reply& reply, std::string_view date) {
     if (!reply.head_only && reply.status != 304 && reply.status != 204) out.append(reply.body);
 }
 
-void append_error(std::string& out, int status, bool close, std::string_view date,
+void append_error(std::string& out, int status, bool close, Stamp stamp,
                   std::string_view extra_headers) {
     std::string body;
     body.reserve(48);
@@ -98,7 +99,7 @@ void append_error(std::string& out, int status, bool close, std::string_view dat
     body.push_back('\n');
     std::string headers("Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n");
     headers.append(extra_headers);
-    append_reply(out, Reply{status, headers, body, false, close}, date);
+    append_reply(out, Reply{status, headers, body, false, close}, stamp);
 }
 
 }  // namespace im::http

@@ -26,6 +26,15 @@ private:
 // IMF-fixdate ("Sun, 06 Nov 1994 08:49:37 GMT") of t into buf (>= 32 bytes).
 void format_http_date(std::time_t t, char* buf);
 
+// What every answer on a connection carries besides its own headers: the
+// Date, and the connection's header lines (Strict-Transport-Security on HTTPS).
+struct Stamp {
+    Stamp(std::string_view d, std::string_view lines = {}) : date(d), extra(lines) {}
+    Stamp(const char* d) : date(d) {}
+    std::string_view date;
+    std::string_view extra;  // "Name: value\r\n" lines
+};
+
 struct Reply {
     int status = 200;
     std::string_view headers;  // pre-serialized "Name: value\r\n" lines
@@ -35,10 +44,10 @@ struct Reply {
 };
 
 // Appends a complete response (status line, Date, Content-Length, headers, body).
-void append_reply(std::string& out, const Reply& reply, std::string_view date);
+void append_reply(std::string& out, const Reply& reply, Stamp stamp);
 
 // A short plain-text error answer, e.g. "502 Bad Gateway\n".
-void append_error(std::string& out, int status, bool close, std::string_view date,
+void append_error(std::string& out, int status, bool close, Stamp stamp,
                   std::string_view extra_headers = {});
 
 void append_status_line(std::string& out, int status);

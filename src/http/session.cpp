@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
@@ -17,6 +18,7 @@
 #include "http/client.hpp"
 #include "http/request_body.hpp"
 #include "server/worker.hpp"
+#include "tls/certificates.hpp"
 #include "upstream/forward.hpp"
 
 namespace im::http {
@@ -43,7 +45,7 @@ const config::Server& server_config(const Client& c) {
 asio::awaitable<bool> flush(Client& c) {
     if (c.out.empty()) co_return true;
     c.guard.arm(server_config(c).timeouts.send);
-    auto [ec, n] = co_await asio::async_write(c.socket, asio::buffer(c.out), nothrow);
+    auto [ec, n] = co_await c.channel().write(asio::buffer(c.out));
     c.guard.disarm();
     c.out.clear();
     co_return !ec;
@@ -76,7 +78,7 @@ asio::awaitable<long> read_head(Client& c, bool& timed_out) {
             header_clock_started = true;
         }
         if (c.in.full()) c.in.compact();
-        auto [ec, n] = co_await c.socket.async_read_some(c.in.free_space(), nothrow);
+        auto [ec, n] = co_await c.channel().read_some(c.in.free_space());
         if (ec || n == 0) {
             timed_out = c.guard.expired() && !c.in.empty();
             co_return 0;
@@ -118,6 +120,7 @@ std::string_view failure_text(upstream::Failure f) {
     switch (f) {
     case upstream::Failure::no_target: return "no healthy target";
     case upstream::Failure::connect: return "connect failed";
+    case upstream::Failure::tls: return "TLS to the target failed";
     case upstream::Failure::reset: return "connection reset before a response";
     case upstream::Failure::timeout: return "timed out";
     case upstream::Failure::bad_response: return "invalid HTTP response";
@@ -128,6 +131,7 @@ std::string_view failure_text(upstream::Failure f) {
 config::GatewayFailure gateway_failure(upstream::Failure f) {
     switch (f) {
     case upstream::Failure::connect: return config::GatewayFailure::connect_failed;
+    case upstream::Failure::tls: return config::GatewayFailure::connect_failed;  // no usable connection
     case upstream::Failure::timeout: return config::GatewayFailure::timeout;
     case upstream::Failure::no_target: return config::GatewayFailure::no_healthy_target;
     case upstream::Failure::bad_response: return config::GatewayFailure::bad_response;
@@ -140,7 +144,7 @@ config::GatewayFailure gateway_failure(upstream::Failure f) {
 int answer_failure(Client& c, const core::SiteView& site, upstream::Failure f, int status,
                    bool close, std::uint64_t& bytes) {
     if (f == upstream::Failure::request_body || f == upstream::Failure::client_gone) {
-        append_error(c.out, status, true, c.worker.date.value());  // the client's fault
+        append_error(c.out, status, true, c.stamp());  // the client's fault
         return status;
     }
     auto gf = gateway_failure(f);
@@ -185,8 +189,9 @@ asio::awaitable<bool> serve_forward(Client& c, const core::Snapshot& snapshot,
         r.status = answer_with_page(c, r.mapped_error->page.get(), status, close, bytes);
     } else if (r.failure != upstream::Failure::none && !r.response_started) {
         if (r.failure != upstream::Failure::client_gone && r.failure != upstream::Failure::request_body)
-            spdlog::warn("site '{}': {} {}: target {}: {}", site.config->name, c.request.method,
-                         c.request.path, r.target.empty() ? "-" : r.target, failure_text(r.failure));
+            spdlog::warn("site '{}': {} {}: target {}: {}{}{}", site.config->name, c.request.method,
+                         c.request.path, r.target.empty() ? "-" : r.target, failure_text(r.failure),
+                         r.failure_detail.empty() ? "" : ": ", r.failure_detail);
         bool body_unread = c.request.has_body() && !r.request_body_done;
         r.client_keep_alive = r.client_keep_alive && !body_unread;
         int status = r.status > 0 ? r.status : failure_status(r.failure);
@@ -200,7 +205,7 @@ int answer_locally(Client& c, const core::Snapshot& snapshot, const core::Decisi
                    std::uint64_t& bytes) {
     using Kind = core::Decision::Kind;
     if (d.kind == Kind::no_site) {
-        append_error(c.out, 404, close, c.worker.date.value());  // no site for this Host
+        append_error(c.out, 404, close, c.stamp());  // no site for this Host
         return 404;
     }
     const auto& site = snapshot.sites[static_cast<std::size_t>(d.site)];
@@ -212,16 +217,37 @@ int answer_locally(Client& c, const core::Snapshot& snapshot, const core::Decisi
     case Kind::maintenance:
         return answer_maintenance(c, site, snapshot.maintenance[static_cast<std::size_t>(d.site)],
                                   d.retry_after, close, bytes);
-    case Kind::outage:
-        return answer_with_page(c, site.outage_page.get(), site.config->outage.status, close, bytes);
+    case Kind::outage:  // no healthy target: an error page for no_healthy_target wins over the outage page
+        return answer_failure(c, site, upstream::Failure::no_target, site.config->outage.status, close, bytes);
     case Kind::bypass_grant:
         return answer_bypass_grant(c, site.config->maintenance.bypass, std::time(nullptr), close);
     case Kind::not_found:
     case Kind::forward:
     case Kind::no_site: break;
     }
-    append_error(c.out, 404, close, c.worker.date.value());
+    append_error(c.out, 404, close, c.stamp());
     return 404;
+}
+
+// The TLS handshake, bounded by the header timeout like a request head.
+asio::awaitable<bool> tls_handshake(Client& c, const tls::CertificateStore& certificates) {
+    c.tls = std::make_unique<tls::TlsStream>(c.socket, certificates.handshake_context());
+    c.guard.arm(server_config(c).timeouts.header);
+    auto [ec] = co_await c.tls->async_handshake(asio::ssl::stream_base::server, nothrow);
+    c.guard.disarm();
+    if (!ec) co_return true;
+    // Scanners and old clients fail handshakes all day: worth a debug line, not a warning.
+    spdlog::debug("TLS handshake with {} failed: {}", c.peer,
+                  c.guard.expired() ? std::string("timed out") : ec.message());
+    boost::system::error_code ignored;
+    c.socket.close(ignored);
+    co_return false;
+}
+
+// Plain HTTP on a gateway with `tls.redirect_http`: every request is sent to HTTPS.
+bool redirects_to_https(const Client& c) {
+    const auto& tls = c.worker.snapshot()->config->tls;
+    return tls.enabled && tls.redirect_http;
 }
 
 void restore_carry(Client& c) {
@@ -237,19 +263,25 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     auto start = c.worker.access_log.enabled() ? Clock::now() : Clock::time_point{};
     c.redact_query = false;
     const auto& server = server_config(c);
+    c.connection_headers = c.tls ? std::string_view(c.worker.snapshot()->https_headers) : std::string_view();
     Limits limits{server.limits.max_header_bytes, server.limits.max_headers};
     int bad = parse_request(c.in.view().substr(0, static_cast<std::size_t>(end)), limits, c.request);
     core::Visitor visitor;
     if (!bad && !visitor_of(c, visitor)) bad = 400;
     if (bad) {
-        append_error(c.out, bad, true, c.worker.date.value());
+        append_error(c.out, bad, true, c.stamp());
         log_access(c, "-", bad, 0, {}, -1, start);  // operators must see refused requests too
         co_return false;
     }
     c.in.consume(static_cast<std::size_t>(end));
+    if (!c.tls && redirects_to_https(c)) {
+        int status = answer_https_redirect(c);
+        log_access(c, "-", status, 0, {}, -1, start);
+        co_return false;
+    }
     if (server.limits.max_body_bytes && c.request.content_length &&
         *c.request.content_length > server.limits.max_body_bytes) {
-        append_error(c.out, 413, true, c.worker.date.value());
+        append_error(c.out, 413, true, c.stamp());
         co_return false;
     }
     const core::Snapshot& current = *c.worker.snapshot();
@@ -270,7 +302,7 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
         // The answer does not use the body; read it off so the next request parses.
         RequestBody body(c, server.limits.max_body_bytes);
         if (!co_await body.discard()) {
-            if (body.error_status()) append_error(c.out, body.error_status(), true, c.worker.date.value());
+            if (body.error_status()) append_error(c.out, body.error_status(), true, c.stamp());
             co_return false;
         }
     }
@@ -294,7 +326,7 @@ asio::awaitable<void> linger_close(Client& c) {
     c.guard.arm(std::chrono::seconds(2));
     char sink[4096];
     for (int i = 0; i < 16; ++i) {
-        auto [ec, n] = co_await c.socket.async_read_some(asio::buffer(sink), nothrow);
+        auto [ec, n] = co_await c.channel().read_some(asio::buffer(sink));
         if (ec || n == 0) break;
     }
     c.socket.close(ignored);
@@ -316,21 +348,29 @@ void set_peer(Client& c) {
 Client::Client(server::Worker& w, tcp::socket s, std::size_t buffer_bytes)
     : worker(w), socket(std::move(s)), guard(w.watchdog, socket), in(buffer_bytes) {}
 
-asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket) {
+Stamp Client::stamp() const { return {worker.date.value(), connection_headers}; }
+
+asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket, bool https) {
     ClientCount count(worker);
     const auto& limits = worker.snapshot()->config->server.limits;
     Client c(worker, std::move(socket), limits.max_header_bytes + 16 * 1024);
     set_peer(c);
+    // The callbacks of a handshake refer to the store it started with: keep it alive.
+    std::shared_ptr<const tls::CertificateStore> certificates;
+    if (https) {
+        certificates = worker.snapshot()->tls->certificates;
+        if (!certificates || !co_await tls_handshake(c, *certificates)) co_return;
+    }
     while (true) {
         bool timed_out = false;
         long end = co_await read_head(c, timed_out);
         if (end == 0) {
-            if (timed_out) append_error(c.out, 408, true, worker.date.value());
+            if (timed_out) append_error(c.out, 408, true, c.stamp());
             break;
         }
         if (end < 0) {
             int status = end == -431 ? 431 : 400;
-            append_error(c.out, status, true, worker.date.value());
+            append_error(c.out, status, true, c.stamp());
             c.request.clear();  // nothing of it was parsed: logged without method and target
             log_access(c, "-", status, 0, {}, -1, Clock::now());
             break;

@@ -10,7 +10,8 @@ class Worker;
 
 namespace im::http {
 
-boost::asio::awaitable<void> serve_client(server::Worker& worker,
-                                          boost::asio::ip::tcp::socket socket);
+// `https`: the connection came to a TLS listener; the handshake comes first.
+boost::asio::awaitable<void> serve_client(server::Worker& worker, boost::asio::ip::tcp::socket socket,
+                                          bool https);
 
 }  // namespace im::http

@@ -15,6 +15,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "health/probe.hpp"
+#include "tls/certificates.hpp"
 #include "pages/watch.hpp"
 
 namespace im::server {
@@ -75,13 +76,31 @@ Loaded load_dependencies(const config::Config& config) {
         }
     }
     out.endpoints = std::move(endpoints);
+    out.tls = load_tls(config, out.errors);
     return out;
+}
+
+std::shared_ptr<const core::TlsView> load_tls(const config::Config& config, std::vector<std::string>& errors) {
+    auto view = std::make_shared<core::TlsView>();
+    if (config.tls.enabled) {
+        auto loaded = tls::CertificateStore::load(config.tls);
+        errors.insert(errors.end(), loaded.errors.begin(), loaded.errors.end());
+        view->certificates = std::move(loaded.store);
+    }
+    for (const auto& g : config.target_groups) {
+        auto& context = view->upstream.emplace_back();
+        if (std::none_of(g.targets.begin(), g.targets.end(), [](const config::Address& a) { return a.tls; })) continue;
+        auto made = tls::make_upstream_context(g.tls);
+        if (!made.context) errors.push_back("target group '" + g.name + "': " + made.error);
+        context = std::move(made.context);
+    }
+    return view;
 }
 
 Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded,
                  core::RuntimeState runtime)
     : config_(std::move(config)), stores_(std::move(loaded.stores)),
-      endpoints_(std::move(loaded.endpoints)), runtime_(std::move(runtime)),
+      endpoints_(std::move(loaded.endpoints)), tls_(std::move(loaded.tls)), runtime_(std::move(runtime)),
       audit_(config_->admin.audit_log), state_file_(config_->admin.state_file) {
     for (const auto& g : config_->target_groups) {
         health_.emplace_back(g.targets.size(), health::TargetHealth(g.health.healthy_threshold,
@@ -92,8 +111,10 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded,
     auto snapshot = core::build_snapshot(config_, endpoints_, stores_, core::all_healthy(*config_),
                                          ++generation_);
     std::const_pointer_cast<core::Snapshot>(snapshot)->config_epoch = config_epoch_;
+    std::const_pointer_cast<core::Snapshot>(snapshot)->tls = tls_;
     current_ = core::with_runtime(*snapshot, std::make_shared<core::RuntimeState>(runtime_),
                                   ++generation_);
+    alerts_.adopt(current_);
 }
 
 Gateway::~Gateway() {
@@ -114,7 +135,7 @@ void Gateway::start_workers() {
             });
         };
         auto w = std::make_unique<Worker>(i, access_log_fd_, std::move(events));
-        for (const auto& a : config_->server.listen) w->add_listener(a, open_listener(a));
+        for (const auto& l : listen_addresses(*config_)) w->add_listener(l, open_listener(l.address));
         w->publish(current_);
         workers_.push_back(std::move(w));
     }
@@ -141,6 +162,7 @@ void Gateway::set_health(int group, std::size_t target, bool healthy, const std:
     if (healthy) spdlog::info("target group '{}': target {} is healthy again", g.name, g.targets[target].text());
     else spdlog::warn("target group '{}': target {} is down: {}", g.name, g.targets[target].text(), why);
     publish_health();
+    alerts_.target_flipped(current_, g.name, g.targets[target].text(), healthy, why);
 }
 
 void Gateway::on_target_failed(std::uint64_t epoch, int group, std::size_t target,
@@ -164,13 +186,14 @@ asio::awaitable<void> Gateway::passive_recovery(std::uint64_t epoch, int group, 
 
 asio::awaitable<void> Gateway::check_target(std::shared_ptr<const config::Config> config,
                                             std::shared_ptr<const core::Endpoints> endpoints,
+                                            std::shared_ptr<const core::TlsView> tls,
                                             std::uint64_t epoch, int group, std::size_t target) {
     const auto& g = config->target_groups[static_cast<std::size_t>(group)];
     const auto& endpoint = (*endpoints)[static_cast<std::size_t>(group)][target];
     const auto text = g.targets[target].text();
     asio::steady_timer timer(control_);
     while (!stopping_ && epoch == config_epoch_) {
-        auto result = co_await health::probe(endpoint, text, g.health);
+        auto result = co_await health::probe(endpoint, g.targets[target], g, tls->upstream[static_cast<std::size_t>(group)].get());
         if (stopping_ || epoch != config_epoch_) co_return;  // a reload replaced this check
         auto& info = target_info_[static_cast<std::size_t>(group)][target];
         info.last_check = std::time(nullptr);
@@ -256,12 +279,70 @@ void Gateway::start_background_work() {
     for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
         if (!config_->target_groups[g].health.enabled) continue;
         for (std::size_t t = 0; t < config_->target_groups[g].targets.size(); ++t)
-            asio::co_spawn(control_, check_target(config_, endpoints_, config_epoch_, static_cast<int>(g), t),
+            asio::co_spawn(control_, check_target(config_, endpoints_, tls_, config_epoch_, static_cast<int>(g), t),
                            asio::detached);
     }
     for (std::size_t i = 0; i < config_->sites.size(); ++i)
         if (config_->sites[i].pages && config_->sites[i].pages->watch)
             asio::co_spawn(control_, watch_pages(config_, config_epoch_, i), asio::detached);
+    if (config_->tls.enabled && config_->tls.session_tickets)
+        asio::co_spawn(control_, rotate_ticket_keys(config_, config_epoch_), asio::detached);
+    if (config_->tls.enabled && config_->tls.watch)
+        asio::co_spawn(control_, watch_certificates(config_, config_epoch_), asio::detached);
+}
+
+asio::awaitable<void> Gateway::rotate_ticket_keys(std::shared_ptr<const config::Config> config,
+                                                  std::uint64_t epoch) {
+    asio::steady_timer timer(control_);
+    while (!stopping_ && epoch == config_epoch_) {
+        timer.expires_after(config->tls.ticket_key_rotation);
+        co_await timer.async_wait(nothrow);
+        if (stopping_ || epoch != config_epoch_) co_return;
+        tls::rotate_ticket_keys();
+        spdlog::debug("TLS session ticket keys rotated");
+    }
+}
+
+namespace {
+// What a certificate file looks like on disk; a change of either means a new file
+// (renewal tools replace files or swap symlinks).
+std::vector<std::pair<std::filesystem::file_time_type, std::uintmax_t>> stat_certificates(const config::Tls& tls) {
+    std::vector<std::pair<std::filesystem::file_time_type, std::uintmax_t>> out;
+    for (const auto& c : tls.certificates)
+        for (const auto* f : {&c.cert, &c.key}) {
+            std::error_code ec;
+            out.emplace_back(std::filesystem::last_write_time(*f, ec), std::filesystem::file_size(*f, ec));
+        }
+    return out;
+}
+}  // namespace
+
+// Polled rather than watched: renewals often swap a symlink or a folder, which
+// a watch on the old files would miss.
+asio::awaitable<void> Gateway::watch_certificates(std::shared_ptr<const config::Config> config,
+                                                  std::uint64_t epoch) {
+    asio::steady_timer timer(control_);
+    auto seen = stat_certificates(config->tls);
+    while (!stopping_ && epoch == config_epoch_) {
+        timer.expires_after(std::chrono::seconds(2));
+        co_await timer.async_wait(nothrow);
+        if (stopping_ || epoch != config_epoch_) co_return;
+        auto now = stat_certificates(config->tls);
+        if (now == seen) continue;
+        seen = std::move(now);
+        std::vector<std::string> errors;
+        auto view = load_tls(*config_, errors);
+        if (!errors.empty()) {
+            for (const auto& e : errors) spdlog::error("certificates not reloaded, the previous ones keep serving: {}", e);
+            continue;
+        }
+        tls_ = std::move(view);
+        auto next = std::make_shared<core::Snapshot>(*current_);
+        next->tls = tls_;
+        next->generation = ++generation_;
+        publish(std::move(next));
+        spdlog::info("certificates reloaded ({} files changed on disk)", config->tls.certificates.size());
+    }
 }
 
 int Gateway::run() {
@@ -271,10 +352,12 @@ int Gateway::run() {
     start_background_work();
     asio::co_spawn(control_, handle_signals(), asio::detached);
     asio::co_spawn(control_, handle_reload_signals(), asio::detached);
-    for (const auto& a : config_->server.listen) spdlog::info("listening on http://{}", a.text());
+    for (const auto& l : listen_addresses(*config_))
+        spdlog::info("listening on {}://{}", l.https ? "https" : "http", l.address.text());
     control_.run();
     for (auto& t : threads_) t.join();
     threads_.clear();
+    alerts_.stop();  // pending retries are abandoned (and logged), not waited for
     spdlog::info("stopped");
     return 0;
 }

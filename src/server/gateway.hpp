@@ -14,6 +14,7 @@
 #include "control/audit.hpp"
 #include "core/snapshot.hpp"
 #include "health/state.hpp"
+#include "observe/alerts.hpp"
 #include "server/worker.hpp"
 
 namespace im::server {
@@ -23,9 +24,12 @@ namespace im::server {
 struct Loaded {
     core::StoreMap stores;
     std::shared_ptr<const core::Endpoints> endpoints;
+    std::shared_ptr<const core::TlsView> tls = std::make_shared<core::TlsView>();
     std::vector<std::string> errors;
 };
 Loaded load_dependencies(const config::Config& config);
+// The certificates and upstream TLS contexts of `config`; problems name the file.
+std::shared_ptr<const core::TlsView> load_tls(const config::Config& config, std::vector<std::string>& errors);
 
 // What the health checker last saw of a target, for the admin API.
 struct TargetInfo {
@@ -54,8 +58,12 @@ public:
     control::ApiAnswer set_drain(const std::string& group, const std::string& target, bool drain,
                                  const boost::json::value* body, const control::Caller& caller) override;
     control::ApiAnswer reload(const control::Caller& caller) override;
+    control::ApiAnswer issue_bypass(const std::string& site, const boost::json::value* body,
+                                    const control::Caller& caller) override;
     control::ApiAnswer audit(std::size_t offset, std::size_t limit) override;
     const config::Admin& admin() const override { return config_->admin; }
+    // Alert deliveries sent, failed, retried (for /metrics; atomics, any thread may read).
+    const observe::AlertCounters& alert_counters() const { return alerts_.counters(); }
 
 private:
     boost::json::value maintenance_json(std::size_t site_index) const;
@@ -84,10 +92,15 @@ private:
     void set_health(int group, std::size_t target, bool healthy, const std::string& why);
     boost::asio::awaitable<void> check_target(std::shared_ptr<const config::Config> config,
                                               std::shared_ptr<const core::Endpoints> endpoints,
+                                              std::shared_ptr<const core::TlsView> tls,
                                               std::uint64_t epoch, int group, std::size_t target);
     boost::asio::awaitable<void> passive_recovery(std::uint64_t epoch, int group, std::size_t target);
     boost::asio::awaitable<void> watch_pages(std::shared_ptr<const config::Config> config,
                                              std::uint64_t epoch, std::size_t site);
+    boost::asio::awaitable<void> rotate_ticket_keys(std::shared_ptr<const config::Config> config,
+                                                    std::uint64_t epoch);
+    boost::asio::awaitable<void> watch_certificates(std::shared_ptr<const config::Config> config,
+                                                    std::uint64_t epoch);
     boost::asio::awaitable<void> handle_signals();
     boost::asio::awaitable<void> handle_reload_signals();
     boost::asio::awaitable<void> drain_and_stop();
@@ -96,11 +109,13 @@ private:
     std::shared_ptr<const config::Config> config_;
     core::StoreMap stores_;
     std::shared_ptr<const core::Endpoints> endpoints_;
+    std::shared_ptr<const core::TlsView> tls_;
     std::vector<std::vector<health::TargetHealth>> health_;
     std::vector<std::vector<TargetInfo>> target_info_;
     core::RuntimeState runtime_;
     control::AuditLog audit_;
     std::shared_ptr<const core::Snapshot> current_;
+    observe::Alerts alerts_{control_};  // told after each publication; sends on its own thread
     std::uint64_t generation_ = 0;
     std::uint64_t config_epoch_ = 1;
     std::filesystem::path state_file_;  // fixed at start: a reload does not move the state

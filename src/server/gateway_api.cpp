@@ -9,6 +9,7 @@
 
 #include "config/values.hpp"
 #include "control/state.hpp"
+#include "core/bypass.hpp"
 #include "core/decide.hpp"
 #include "server/gateway.hpp"
 
@@ -203,6 +204,7 @@ std::string Gateway::commit_state(core::RuntimeState next, const std::string& ta
     runtime_ = std::move(next);
     publish(core::with_runtime(*current_, std::make_shared<core::RuntimeState>(runtime_), ++generation_));
     spdlog::info("'{}': {} by '{}' from {}", target, action, caller.token, caller.client);
+    alerts_.observe(current_);  // maintenance, windows or drains may have changed what visitors get
     return {};
 }
 
@@ -335,6 +337,45 @@ ApiAnswer Gateway::audit(std::size_t offset, std::size_t limit) {
     json::array entries;
     for (auto& e : audit_.read(offset, limit)) entries.push_back(std::move(e));
     return ApiAnswer{200, json::object{{"entries", std::move(entries)}, {"offset", offset}, {"limit", limit}}};
+}
+
+}  // namespace im::server
+
+namespace im::server {
+
+// An operator's preview of the real site during maintenance: a signed token
+// for the site's bypass URL, valid for `ttl` (default: the cookie's ttl, at most 24 h).
+ApiAnswer Gateway::issue_bypass(const std::string& name, const json::value* body,
+                                const control::Caller& caller) {
+    const config::Site* site = find_site(name);
+    if (!site) return ApiAnswer::error(404, "no site named '" + name + "'");
+    const auto& bypass = site->maintenance.bypass;
+    if (bypass.cookie_secret.empty())
+        return ApiAnswer::error(409, "site '" + name + "' has no bypass cookie (set maintenance.bypass.cookie.secret_file)");
+    auto ttl = std::chrono::duration_cast<std::chrono::seconds>(bypass.cookie_ttl);
+    if (body) {
+        const auto& o = body->as_object();
+        for (const auto& [key, value] : o) {
+            if (key != "ttl") return ApiAnswer::error(400, "unknown field '" + std::string(key) + "' (expected ttl)");
+            auto d = value.is_string() ? config::parse_duration(std::string(value.as_string()))
+                                       : config::Parsed<config::Duration>{};
+            if (!d || *d.value <= config::Duration::zero() || *d.value > std::chrono::hours(24))
+                return ApiAnswer::error(400, "bad 'ttl': expected a duration up to 24h, e.g. \"30m\"");
+            ttl = std::chrono::duration_cast<std::chrono::seconds>(*d.value);
+        }
+    }
+    const std::int64_t expires = std::time(nullptr) + ttl.count();
+    const auto token = core::make_bypass_token(bypass.cookie_secret, name, expires);
+    // The token is a secret: the audit log records that one was issued, and until when.
+    json::object record{{"expires", config::format_timestamp(expires)}};
+    if (auto err = audit_.append({caller.token, caller.client, "bypass.issue", name, nullptr, record, ""}); !err.empty())
+        spdlog::error("{}", err);
+    spdlog::info("site '{}': bypass token issued to '{}' from {}, valid until {}", name, caller.token,
+                 caller.client, config::format_timestamp(expires));
+    return ApiAnswer{200, json::object{{"site", name},
+                                       {"token", token},
+                                       {"path", bypass.cookie_path + "?token=" + token},
+                                       {"expires", config::format_timestamp(expires)}}};
 }
 
 }  // namespace im::server

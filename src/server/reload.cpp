@@ -21,8 +21,8 @@ using control::ApiAnswer;
 
 namespace {
 
-bool has_address(const std::vector<config::Address>& list, const config::Address& a) {
-    return std::find(list.begin(), list.end(), a) != list.end();
+bool has_listen(const std::vector<Listen>& list, const Listen& l) {
+    return std::find(list.begin(), list.end(), l) != list.end();
 }
 
 // What a reload cannot change in a running process: said in the answer, never silently ignored.
@@ -46,10 +46,11 @@ std::vector<std::string> restart_notes(const config::Config& before, const confi
 std::vector<std::vector<int>> open_added_listeners(const config::Config& before,
                                                    const config::Config& after, std::size_t workers) {
     std::vector<std::vector<int>> opened(workers);
+    const auto old = listen_addresses(before);
     try {
-        for (const auto& a : after.server.listen) {
-            if (has_address(before.server.listen, a)) continue;
-            for (auto& fds : opened) fds.push_back(open_listener(a));
+        for (const auto& l : listen_addresses(after)) {
+            if (has_listen(old, l)) continue;
+            for (auto& fds : opened) fds.push_back(open_listener(l.address));
         }
     } catch (...) {
         for (auto& fds : opened)
@@ -144,6 +145,7 @@ void Gateway::adopt_config(std::shared_ptr<const config::Config> next, Loaded lo
     target_info_ = std::move(info);
     stores_ = std::move(loaded.stores);
     endpoints_ = std::move(loaded.endpoints);
+    tls_ = std::move(loaded.tls);
     config_ = std::move(next);
     ++config_epoch_;  // old checks and watchers see it and stop
     for (auto& fd : page_watches_) {
@@ -162,20 +164,24 @@ void Gateway::adopt_config(std::shared_ptr<const config::Config> next, Loaded lo
     auto built = std::const_pointer_cast<core::Snapshot>(
         core::build_snapshot(config_, endpoints_, stores_, std::move(view), ++generation_));
     built->config_epoch = config_epoch_;
+    built->tls = tls_;
     built->load = std::move(load);
     publish(core::with_runtime(*built, std::make_shared<core::RuntimeState>(runtime_), ++generation_));
+    alerts_.adopt(current_);  // destinations follow the new config
     start_background_work();
 }
 
 void Gateway::swap_listeners(const config::Config& before, const config::Config& after,
                              std::vector<std::vector<int>> opened) {
-    std::vector<config::Address> added, removed;
-    for (const auto& a : after.server.listen)
-        if (!has_address(before.server.listen, a)) added.push_back(a);
-    for (const auto& a : before.server.listen)
-        if (!has_address(after.server.listen, a)) removed.push_back(a);
-    for (const auto& a : added) spdlog::info("listening on http://{}", a.text());
-    for (const auto& a : removed) spdlog::info("no longer listening on http://{}", a.text());
+    std::vector<Listen> added, removed;
+    const auto old = listen_addresses(before), now = listen_addresses(after);
+    for (const auto& l : now)
+        if (!has_listen(old, l)) added.push_back(l);
+    for (const auto& l : old)
+        if (!has_listen(now, l)) removed.push_back(l);
+    for (const auto& l : added) spdlog::info("listening on {}://{}", l.https ? "https" : "http", l.address.text());
+    for (const auto& l : removed)
+        spdlog::info("no longer listening on {}://{}", l.https ? "https" : "http", l.address.text());
     for (std::size_t i = 0; i < workers_.size(); ++i) {
         asio::post(workers_[i]->io, [w = workers_[i].get(), added, removed, fds = std::move(opened[i])] {
             for (const auto& a : removed) w->remove_listener(a);

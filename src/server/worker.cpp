@@ -70,7 +70,16 @@ std::uint32_t Worker::roll() {
     return random_state_ = x;
 }
 
-void Worker::add_listener(const config::Address& address, int fd) {
+std::vector<Listen> listen_addresses(const config::Config& config) {
+    std::vector<Listen> out;
+    for (const auto& a : config.server.listen) out.push_back({a, false});
+    if (config.tls.enabled)
+        for (const auto& a : config.tls.listen) out.push_back({a, true});
+    return out;
+}
+
+void Worker::add_listener(const Listen& listen, int fd) {
+    const auto& address = listen.address;
     auto acceptor = std::make_unique<tcp::acceptor>(io);
     auto ep = to_endpoint(address);
     boost::system::error_code ec;
@@ -79,13 +88,13 @@ void Worker::add_listener(const config::Address& address, int fd) {
         ::close(fd);
         throw std::runtime_error("cannot listen on " + address.text() + ": " + ec.message());
     }
-    if (running_loop_) asio::co_spawn(io, accept_loop(*acceptor), asio::detached);
-    listeners_.push_back({address, std::move(acceptor)});
+    if (running_loop_) asio::co_spawn(io, accept_loop(*acceptor, listen.https), asio::detached);
+    listeners_.push_back({listen, std::move(acceptor)});
 }
 
-void Worker::remove_listener(const config::Address& address) {
+void Worker::remove_listener(const Listen& listen) {
     std::erase_if(listeners_, [&](Listener& l) {
-        if (!(l.address == address)) return false;
+        if (!(l.listen == listen)) return false;
         boost::system::error_code ignored;
         l.acceptor->close(ignored);
         // The accept loop still refers to the acceptor until it sees the close.
@@ -96,7 +105,7 @@ void Worker::remove_listener(const config::Address& address) {
 
 void Worker::run() {
     running_loop_ = true;
-    for (auto& l : listeners_) asio::co_spawn(io, accept_loop(*l.acceptor), asio::detached);
+    for (auto& l : listeners_) asio::co_spawn(io, accept_loop(*l.acceptor, l.listen.https), asio::detached);
     asio::co_spawn(io, tick_loop(), asio::detached);
     io.run();
 }
@@ -125,7 +134,7 @@ void Worker::stop() {
     io.stop();
 }
 
-asio::awaitable<void> Worker::accept_loop(tcp::acceptor& acceptor) {
+asio::awaitable<void> Worker::accept_loop(tcp::acceptor& acceptor, bool https) {
     while (acceptor.is_open()) {
         auto [ec, socket] = co_await acceptor.async_accept(nothrow);
         if (ec) {
@@ -138,7 +147,7 @@ asio::awaitable<void> Worker::accept_loop(tcp::acceptor& acceptor) {
         }
         if (draining_ || !snapshot_) continue;
         socket.set_option(tcp::no_delay(true), ec);
-        asio::co_spawn(io, http::serve_client(*this, std::move(socket)), asio::detached);
+        asio::co_spawn(io, http::serve_client(*this, std::move(socket), https), asio::detached);
     }
 }
 

@@ -28,6 +28,15 @@ struct WorkerEvents {
         target_failed;
 };
 
+// An address to listen on and whether it speaks HTTPS.
+struct Listen {
+    config::Address address;
+    bool https = false;
+    bool operator==(const Listen&) const = default;
+};
+// Every address of `config` (server.listen, then tls.listen).
+std::vector<Listen> listen_addresses(const config::Config& config);
+
 // A listening socket bound to `address` with SO_REUSEPORT (every worker has
 // its own; the kernel spreads connections). Throws with the address.
 int open_listener(const config::Address& address);
@@ -38,10 +47,10 @@ public:
 
     // Takes a listening socket (from open_listener) for `address`; before
     // run(), or through post() on the worker's thread.
-    void add_listener(const config::Address& address, int fd);
+    void add_listener(const Listen& listen, int fd);
     void run();  // on the worker's own thread, until stopped
     // The following are called through post() on the worker's thread.
-    void remove_listener(const config::Address& address);  // connections it accepted go on
+    void remove_listener(const Listen& listen);  // connections it accepted go on
     void publish(std::shared_ptr<const core::Snapshot> snapshot);
     void begin_drain();  // stop accepting; finish in-flight requests; close idle
     void stop();
@@ -62,13 +71,13 @@ public:
     std::atomic<std::size_t> clients{0};  // open client connections (read by the control loop)
 
 private:
-    boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor);
+    boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool https);
     boost::asio::awaitable<void> tick_loop();
 
     unsigned index_;
     std::shared_ptr<const core::Snapshot> snapshot_;
     struct Listener {
-        config::Address address;
+        Listen listen;
         std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor;
     };
     std::vector<Listener> listeners_;

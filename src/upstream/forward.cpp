@@ -13,6 +13,7 @@
 #include "upstream/balancer.hpp"
 #include "upstream/headers.hpp"
 #include "upstream/relay.hpp"
+#include "tls/upstream.hpp"
 
 namespace im::upstream {
 
@@ -85,12 +86,12 @@ asio::awaitable<Failure> send_body(http::Client& c, Connection& conn, server::Gu
         std::array<asio::const_buffer, 3> parts{asio::buffer(frame), asio::buffer(piece),
                                                 asio::buffer(chunked ? "\r\n" : "", chunked ? 2 : 0)};
         ug.arm(g.timeouts.idle);
-        auto [ec, n] = co_await asio::async_write(conn.socket, parts, nothrow);
+        auto [ec, n] = co_await conn.channel().write(parts);
         if (ec) co_return io_failure(ug);
     }
     if (chunked) {
         ug.arm(g.timeouts.idle);
-        auto [ec, n] = co_await asio::async_write(conn.socket, asio::buffer(http::kLastChunk), nothrow);
+        auto [ec, n] = co_await conn.channel().write(asio::buffer(http::kLastChunk));
         if (ec) co_return io_failure(ug);
     }
     co_return Failure::none;
@@ -119,7 +120,7 @@ asio::awaitable<Failure> read_response_head(http::Client& c, Connection& conn, s
             co_return Failure::none;
         }
         if (conn.in.full()) co_return Failure::bad_response;
-        auto [ec, n] = co_await conn.socket.async_read_some(conn.in.free_space(), nothrow);
+        auto [ec, n] = co_await conn.channel().read_some(conn.in.free_space());
         if (ec || n == 0) {
             if (ug.expired()) co_return Failure::timeout;
             co_return any_byte ? Failure::bad_response : Failure::reset;
@@ -129,17 +130,31 @@ asio::awaitable<Failure> read_response_head(http::Client& c, Connection& conn, s
     }
 }
 
-asio::awaitable<std::unique_ptr<Connection>> connect(http::Client& c, const tcp::endpoint& ep,
-                                                     const config::TargetGroup& g, Failure& failure) {
+// Connects (and for an https:// target, handshakes) within the connect timeout.
+asio::awaitable<std::unique_ptr<Connection>> connect(http::Client& c, const core::Snapshot& s, int group,
+                                                     std::size_t target, Failure& failure,
+                                                     std::string& why) {
+    const auto& g = s.config->target_groups[static_cast<std::size_t>(group)];
+    const auto& address = g.targets[target];
     auto conn = std::make_unique<Connection>(c.worker.io);
     server::Guard guard(c.worker.watchdog, conn->socket);
     guard.arm(g.timeouts.connect);
-    auto [ec] = co_await conn->socket.async_connect(ep, nothrow);
+    auto [ec] = co_await conn->socket.async_connect((*s.endpoints)[static_cast<std::size_t>(group)][target], nothrow);
     if (ec) {
         failure = guard.expired() ? Failure::timeout : Failure::connect;
+        why = failure == Failure::timeout ? "connect timeout" : "connect failed";
         co_return nullptr;
     }
     conn->socket.set_option(tcp::no_delay(true), ec);
+    if (address.tls) {
+        conn->tls = std::make_unique<tls::TlsStream>(conn->socket, *s.tls->upstream[static_cast<std::size_t>(group)]);
+        why = co_await tls::client_handshake(*conn->tls, g.tls, address);
+        if (!why.empty()) {
+            failure = guard.expired() ? Failure::timeout : Failure::tls;
+            if (guard.expired()) why = "TLS handshake timed out";
+            co_return nullptr;
+        }
+    }
     co_return conn;
 }
 
@@ -181,9 +196,11 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
         auto conn = pool->take();
         const bool reused = conn != nullptr;
         if (!conn) {
-            conn = co_await connect(c, (*snapshot.endpoints)[group][target], g, last);
+            std::string why;
+            conn = co_await connect(c, snapshot, group, target, last, why);
             if (!conn) {
-                target_failed(c, snapshot, group, target, *pool, last == Failure::timeout ? "connect timeout" : "connect failed");
+                if (last == Failure::tls) r.failure_detail = why;  // the others say it in their name
+                target_failed(c, snapshot, group, target, *pool, why);
                 if (--attempts_left > 0) continue;  // nothing was sent: any method may retry
                 r.failure = last;
                 co_return r;
@@ -191,9 +208,9 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
         }
         server::Guard ug(c.worker.watchdog, conn->socket);
         head.clear();
-        build_request_head(head, c.request, ForwardContext{c.peer, "http", r.target});
+        build_request_head(head, c.request, ForwardContext{c.peer, c.tls ? "https" : "http", r.target});
         ug.arm(g.timeouts.idle);
-        auto [ec, n] = co_await asio::async_write(conn->socket, asio::buffer(head), nothrow);
+        auto [ec, n] = co_await conn->channel().write(asio::buffer(head));
         Failure f = ec ? io_failure(ug) : Failure::none;
         const bool body_started = body && !ec;
         if (f == Failure::none && body) f = co_await send_body(c, *conn, ug, *body, g);

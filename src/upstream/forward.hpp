@@ -10,7 +10,7 @@
 
 namespace im::upstream {
 
-enum class Failure { none, no_target, connect, reset, timeout, bad_response, request_body, client_gone };
+enum class Failure { none, no_target, connect, tls, reset, timeout, bad_response, request_body, client_gone };
 
 struct ForwardResult {
     Failure failure = Failure::none;
@@ -20,6 +20,7 @@ struct ForwardResult {
     int status = 0;
     std::uint64_t body_bytes = 0;     // response body bytes sent to the client
     std::string target;               // the last target tried, "host:port"
+    std::string failure_detail;       // why connecting failed (a TLS verification error, ...)
     double upstream_ms = -1;          // request start to response head
     // The target answered with a status the site maps to an error page: the
     // response was not relayed; the caller answers with this page.

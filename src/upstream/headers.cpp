@@ -99,7 +99,7 @@ void build_request_head(std::string& out, const http::Request& req, const Forwar
 }
 
 void build_response_head(std::string& out, const http::Response& res, const ResponseFraming& framing,
-                         std::string_view date, bool upgrade) {
+                         http::Stamp stamp, bool upgrade) {
     auto connection = http::find_header(res.headers, "connection");
     // Keep the application's reason phrase; it is what it meant to say.
     out.append("HTTP/1.1 ");
@@ -113,7 +113,7 @@ void build_response_head(std::string& out, const http::Response& res, const Resp
         has_date = has_date || iequals(h.name, "date");
         append_field(out, h.name, h.value);
     }
-    if (!has_date) append_field(out, "Date", date);
+    if (!has_date) append_field(out, "Date", stamp.date);
     append_list_field(out, res.headers, "Via", res.minor_version == 0 ? "1.0 intermission" : kVia);
     if (framing.length && res.content_length) {
         out.append("Content-Length: ");
@@ -128,6 +128,7 @@ void build_response_head(std::string& out, const http::Response& res, const Resp
     } else if (framing.close) {
         out.append("Connection: close\r\n");
     }
+    out.append(stamp.extra);
     out.append("\r\n");
 }
 

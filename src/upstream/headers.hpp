@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "http/message.hpp"
+#include "http/respond.hpp"
 
 namespace im::upstream {
 
@@ -26,7 +27,7 @@ struct ResponseFraming {
 
 // The response head to send to the client; `framing` says how the body goes.
 void build_response_head(std::string& out, const http::Response& res, const ResponseFraming& framing,
-                         std::string_view date, bool upgrade);
+                         http::Stamp stamp, bool upgrade);
 
 // True for fields that must not be forwarded: hop-by-hop ones and those the
 // Connection header names.

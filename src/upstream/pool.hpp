@@ -9,6 +9,7 @@
 
 #include "config/config.hpp"
 #include "http/buffer.hpp"
+#include "tls/channel.hpp"
 #include "server/watchdog.hpp"
 
 namespace im::upstream {
@@ -19,6 +20,8 @@ struct Connection {
     explicit Connection(boost::asio::io_context& io) : socket(io), in(kBufferBytes) {}
     static constexpr std::size_t kBufferBytes = 64 * 1024;
     boost::asio::ip::tcp::socket socket;
+    std::unique_ptr<tls::TlsStream> tls;  // an https:// target
+    tls::Channel channel() { return {&socket, tls.get()}; }
     http::InputBuffer in;  // response heads are views into it
     Clock::time_point idle_since{};
     std::uint64_t requests = 0;  // served on this connection; >0 means reused

@@ -35,7 +35,7 @@ struct Relay {
     template <typename Buffers>
     asio::awaitable<bool> to_client(const Buffers& buffers) {
         c.guard.arm(send_timeout());
-        auto [ec, n] = co_await asio::async_write(c.socket, buffers, nothrow);
+        auto [ec, n] = co_await c.channel().write(buffers);
         c.guard.disarm();
         if (ec) {
             r.failure = Failure::client_gone;
@@ -49,7 +49,7 @@ struct Relay {
     asio::awaitable<bool> from_target(bool eof_ok) {
         conn.in.consume(conn.in.size());
         ug.arm(g.timeouts.idle);
-        auto [ec, n] = co_await conn.socket.async_read_some(conn.in.free_space(), nothrow);
+        auto [ec, n] = co_await conn.channel().read_some(conn.in.free_space());
         if (ec || n == 0) {
             bool eof = ec == asio::error::eof || n == 0;
             if (!(eof && eof_ok)) {
@@ -141,15 +141,15 @@ struct Relay {
     }
 };
 
-asio::awaitable<void> pump(tcp::socket& from, tcp::socket& to, server::Guard& from_guard,
+asio::awaitable<void> pump(tls::Channel from, tls::Channel to, server::Guard& from_guard,
                            server::Guard& to_guard, config::Duration idle) {
     std::array<char, 16 * 1024> buf;
     while (true) {
         from_guard.arm(idle);
-        auto [ec, n] = co_await from.async_read_some(asio::buffer(buf), nothrow);
+        auto [ec, n] = co_await from.read_some(asio::buffer(buf));
         if (ec || n == 0) co_return;
         to_guard.arm(idle);
-        auto [wec, wn] = co_await asio::async_write(to, asio::buffer(buf.data(), n), nothrow);
+        auto [wec, wn] = co_await to.write(asio::buffer(buf.data(), n));
         if (wec) co_return;
     }
 }
@@ -159,12 +159,12 @@ asio::awaitable<void> tunnel(http::Client& c, Connection& conn, server::Guard& u
                              config::Duration idle) {
     if (!c.in.empty()) {
         ug.arm(idle);
-        auto [ec, n] = co_await asio::async_write(conn.socket, asio::buffer(c.in.view()), nothrow);
+        auto [ec, n] = co_await conn.channel().write(asio::buffer(c.in.view()));
         c.in.consume(c.in.size());
         if (ec) co_return;
     }
-    co_await (pump(c.socket, conn.socket, c.guard, ug, idle) ||
-              pump(conn.socket, c.socket, ug, c.guard, idle));
+    co_await (pump(c.channel(), conn.channel(), c.guard, ug, idle) ||
+              pump(conn.channel(), c.channel(), ug, c.guard, idle));
 }
 
 }  // namespace
@@ -187,7 +187,7 @@ asio::awaitable<bool> relay_response(http::Client& c, Connection& conn, server::
     const auto content_length = res.content_length.value_or(0);
     std::string head;
     head.reserve(head_len + 128);
-    build_response_head(head, res, framing, c.worker.date.value(), upgrade);
+    build_response_head(head, res, framing, c.stamp(), upgrade);
     conn.in.consume(head_len);  // `res` views die here
     r.response_started = true;
 

@@ -342,11 +342,22 @@ async def main():
     parser.add_argument("--name", default="app")
     parser.add_argument("--delay", type=int, default=0, help="ms to wait before each answer")
     parser.add_argument("--reset", action="store_true", help="reset every connection")
+    parser.add_argument("--cert", help="PEM certificate: serve HTTPS")
+    parser.add_argument("--key", help="PEM key of --cert")
+    parser.add_argument("--client-ca", help="require a client certificate signed by this CA")
     args = parser.parse_args()
     global NAME, DELAY_MS, RESET
     NAME, DELAY_MS, RESET = args.name, args.delay, args.reset
+    tls = None
+    if args.cert:
+        import ssl
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(args.cert, args.key)
+        if args.client_ca:
+            tls.verify_mode = ssl.CERT_REQUIRED
+            tls.load_verify_locations(args.client_ca)
     server = await asyncio.start_server(lambda r, w: handle(r, w, args.name), "127.0.0.1",
-                                        args.port, limit=1 << 20, backlog=1024)
+                                        args.port, limit=1 << 20, backlog=1024, ssl=tls)
     async with server:
         await server.serve_forever()
 

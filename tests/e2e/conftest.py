@@ -51,8 +51,9 @@ def stop(proc, sig=signal.SIGTERM, timeout=10.0):
 class Backend:
     """tests/e2e/backend.py in its own process (so it can be killed and restarted)."""
 
-    def __init__(self, tmp_path, name, port=None, delay_ms=0, reset=False):
+    def __init__(self, tmp_path, name, port=None, delay_ms=0, reset=False, tls_args=()):
         self.name = name
+        self.tls_args = list(tls_args)  # e.g. ["--cert", c, "--key", k]: serve HTTPS
         self.reset = reset
         self.auto_port = port is None
         self.port = port or free_port()
@@ -69,7 +70,8 @@ class Backend:
             with open(self.log, "ab") as log:
                 self.proc = subprocess.Popen(
                     [PYTHON, str(HERE / "backend.py"), "--port", str(self.port), "--name",
-                     self.name, "--delay", str(self.delay_ms)] + (["--reset"] if self.reset else []),
+                     self.name, "--delay", str(self.delay_ms)] + (["--reset"] if self.reset else [])
+                    + self.tls_args,
                     stdout=log, stderr=subprocess.STDOUT)
             try:
                 wait_for_port(self.port, self.proc)
@@ -194,8 +196,8 @@ class Gateway:
 def backend_factory(tmp_path):
     started = []
 
-    def make(name="app", port=None, delay_ms=0, reset=False):
-        b = Backend(tmp_path, name, port, delay_ms, reset).start()
+    def make(name="app", port=None, delay_ms=0, reset=False, tls_args=()):
+        b = Backend(tmp_path, name, port, delay_ms, reset, tls_args).start()
         started.append(b)
         return b
 

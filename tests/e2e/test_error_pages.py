@@ -397,3 +397,33 @@ def test_check_rejects_errors_in_a_site_without_pages(tmp_path):
     text = errors_config(tmp_path, "      - {match: 500, page: /errors/5xx.html}\n", pages=False)
     rc, stderr, errors = check_config(tmp_path, text)
     assert rc != 0 and errors, stderr
+
+
+def test_no_healthy_target_gets_its_error_page(tmp_path, backend_factory, gateway_factory):
+    from conftest import wait_until
+    root = write_tree(tmp_path / "pages", {"maintenance.html": "<h1>OUTAGE-PAGE</h1>\n",
+                                           "errors/nh.html": "<h1>NO-HEALTHY-TARGET-PAGE</h1>\n"})
+    app = backend_factory("app")
+    port = free_port()
+    gw = gateway_factory(server_yaml(port) + f"""
+target_groups:
+  app:
+    targets: ["{app.address}"]
+    health: {{path: /health, interval: 200ms, timeout: 200ms, healthy_threshold: 1, unhealthy_threshold: 1}}
+sites:
+  - name: www
+    default: true
+    pages: {{root: "{root}"}}
+    errors:
+      - {{match: no_healthy_target, page: /errors/nh.html, status: 503, retry_after: 30s}}
+    default_action: {{forward: app}}
+""", port)
+    assert requests.get(gw.url + "/x", timeout=5).status_code == 200
+    app.kill()
+    # (a Response is falsy when its status is an error: wrap it)
+    got = wait_until(lambda: (lambda r: [r] if "NO-HEALTHY" in r.text else None)(
+        requests.get(gw.url + "/x", timeout=5)), timeout=5)
+    assert got, "the no_healthy_target page was never served"
+    r = got[0]
+    assert r.status_code == 503 and r.headers.get("Retry-After") == "30"
+    assert "OUTAGE-PAGE" not in r.text

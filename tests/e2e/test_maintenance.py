@@ -784,3 +784,30 @@ def test_check_rejects_a_short_cookie_secret_without_showing_it(tmp_path):
 def test_check_rejects_header_bypass_without_a_value(tmp_path):
     text = base_check_config(tmp_path, "bypass:\n  header: {name: X-Ops}\n")
     assert_rejected_at(tmp_path, text, "header:")
+
+
+def test_robots_txt_is_served_without_being_allowed(site):
+    gw, _ = site(ON.replace('allow: ["/assets/*", "/robots.txt"]', 'allow: ["/assets/*"]'))
+    r = requests.get(gw.url + "/robots.txt", timeout=5)
+    assert r.status_code == 200 and r.text == ROBOTS
+    assert requests.get(gw.url + "/", timeout=5).status_code == 503
+
+
+def test_json_and_text_variants_can_be_files_of_the_store(site, tmp_path):
+    write_tree(tmp_path / "pages", {"maint.json": '{"down": true, "brand": "acme"}\n',
+                                    "maint.txt": "Acme is down for a moment.\n"})
+    gw, _ = site(ON + "json_page: /maint.json\ntext_page: /maint.txt\n")
+    r = requests.get(gw.url + "/x", headers={"Accept": "application/json"}, timeout=5)
+    assert r.status_code == 503 and r.json() == {"down": True, "brand": "acme"}
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.headers["Retry-After"] == "120" and "no-store" in r.headers["Cache-Control"]
+    r = requests.get(gw.url + "/x", headers={"Accept": "*/*"}, timeout=5)
+    assert r.status_code == 503 and r.text == "Acme is down for a moment.\n"
+    r = requests.get(gw.url + "/x", headers={"Accept": BROWSER_ACCEPT}, timeout=5)
+    assert "MAINTENANCE-PAGE" in r.text
+
+
+def test_a_missing_json_page_is_a_config_error(tmp_path):
+    text = config(free_port(), pages_root(tmp_path), "127.0.0.1:9", ON + "json_page: /nope.json\n")
+    code, stderr, errors = check_config(tmp_path, text)
+    assert code != 0 and any("/nope.json" in m for _, _, m in errors), stderr

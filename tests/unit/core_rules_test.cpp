@@ -6,6 +6,9 @@
 #include <deque>
 #include <string>
 
+#include <filesystem>
+#include <fstream>
+
 #include "core/bypass.hpp"
 #include "core/decide.hpp"
 
@@ -40,6 +43,7 @@ struct World {
     std::shared_ptr<const core::Snapshot> snapshot;
     core::Visitor visitor;
     std::deque<std::string> heads;
+    core::StoreMap stores;
 
     World() {
         for (const char* name : {"app", "canary", "api"}) {
@@ -67,7 +71,7 @@ struct World {
         auto c = std::make_shared<const config::Config>(config);
         auto h = health ? health : std::const_pointer_cast<core::HealthView>(core::all_healthy(*c));
         health = h;
-        snapshot = core::build_snapshot(c, std::make_shared<core::Endpoints>(), {}, h, 1);
+        snapshot = core::build_snapshot(c, std::make_shared<core::Endpoints>(), stores, h, 1);
     }
     void set_runtime(const core::MaintenanceState& state) {
         auto rt = std::make_shared<core::RuntimeState>();
@@ -82,6 +86,23 @@ struct World {
         EXPECT_EQ(http::parse_request(head, {}, r), 0);
         visitor.path = r.path;
         return core::decide(r, visitor, *snapshot);
+    }
+    // A page store for the site with these files (path -> content).
+    void add_store(const std::vector<std::pair<std::string, std::string>>& files) {
+        auto root = std::filesystem::temp_directory_path() /
+                    ("decide-store-" + std::to_string(::getpid()) + "-" + std::to_string(stores.size()));
+        std::filesystem::remove_all(root);
+        for (const auto& [path, content] : files) {
+            std::filesystem::create_directories((root / path.substr(1)).parent_path());
+            std::ofstream(root / path.substr(1)) << content;
+        }
+        pages::StoreOptions options;
+        options.root = root;
+        auto loaded = pages::Store::load(options);
+        std::filesystem::remove_all(root);
+        ASSERT_TRUE(loaded.store);
+        stores["www"] = loaded.store;
+        site().pages.emplace();
     }
     std::string group(const Decision& d) {
         return d.group < 0 ? "-" : snapshot->config->target_groups[static_cast<std::size_t>(d.group)].name;
@@ -267,4 +288,68 @@ TEST(CoreRules, RuleIndexKeepsPriorityOrder) {
     EXPECT_EQ(w.group(w.decide("/b/x")), "canary");
     EXPECT_EQ(w.group(w.decide("/q", "", "POST")), "app");
     EXPECT_EQ(w.group(w.decide("/q")), "app");  // default
+}
+
+TEST(CoreRules, PageFixedAndRedirectActions) {
+    World w;
+    config::Action page = config::Action::of(config::Action::Kind::page);
+    page.file = "/sorry.html";
+    page.status = 410;
+    w.add_rule(page).match.paths = {"/gone/*"};
+    config::Action fixed = config::Action::of(config::Action::Kind::fixed);
+    fixed.status = 418;
+    fixed.body = "teapot";
+    w.add_rule(fixed).match.paths = {"/tea"};
+    config::Action redirect = config::Action::of(config::Action::Kind::redirect);
+    redirect.status = 301;
+    redirect.location = "https://{host}{path}";
+    w.add_rule(redirect).match.paths = {"/old"};
+    w.add_store({{"/sorry.html", "<p>gone</p>"}});
+    w.build();
+
+    auto d = w.decide("/gone/x");
+    ASSERT_EQ(d.kind, Decision::Kind::page);
+    ASSERT_NE(d.action->page, nullptr);
+    EXPECT_EQ(d.action->page->status, 410);
+    EXPECT_EQ(d.action->page->file->path, "/sorry.html");
+    d = w.decide("/tea");
+    ASSERT_EQ(d.kind, Decision::Kind::fixed);
+    EXPECT_EQ(d.action->config->status, 418);
+    EXPECT_EQ(d.action->config->body, "teapot");
+    d = w.decide("/old");
+    ASSERT_EQ(d.kind, Decision::Kind::redirect);
+    EXPECT_EQ(d.action->config->location, "https://{host}{path}");
+    EXPECT_EQ(w.decide("/other").kind, Decision::Kind::forward);
+}
+
+TEST(CoreMaintenance, RobotsTxtIsServedWhenTheStoreHasIt) {
+    World w;
+    w.site().maintenance.enabled = true;
+    w.add_store({{"/robots.txt", "User-agent: *\n"}, {"/maintenance.html", "<p>soon</p>"}});
+    w.build();
+    EXPECT_EQ(w.decide("/robots.txt").kind, Decision::Kind::store);
+    EXPECT_EQ(w.decide("/robots.txt?x=1").kind, Decision::Kind::store);
+    EXPECT_EQ(w.decide("/").kind, Decision::Kind::maintenance);
+
+    World without;
+    without.site().maintenance.enabled = true;
+    without.add_store({{"/maintenance.html", "<p>soon</p>"}});
+    without.build();
+    EXPECT_EQ(without.decide("/robots.txt").kind, Decision::Kind::maintenance);
+}
+
+TEST(CoreRules, PrivatePagesAreNotServedByPath) {
+    World w;
+    w.site().default_action = config::Action::of(config::Action::Kind::store);
+    w.site().outage.page = "/outage.html";
+    config::ErrorPage e;
+    e.statuses = {{500, 599}};
+    e.page = "/errors/5xx.html";
+    w.site().errors.push_back(e);
+    w.add_store({{"/maintenance.html", "m"}, {"/outage.html", "o"}, {"/errors/5xx.html", "e"}, {"/index.html", "i"}});
+    w.build();
+    EXPECT_EQ(w.decide("/maintenance.html").kind, Decision::Kind::not_found);
+    EXPECT_EQ(w.decide("/outage.html").kind, Decision::Kind::not_found);
+    EXPECT_EQ(w.decide("/errors/5xx.html").kind, Decision::Kind::not_found);
+    EXPECT_EQ(w.decide("/index.html").kind, Decision::Kind::store);
 }

@@ -1,0 +1,38 @@
+// The bytes of one connection, in the clear or through TLS: the request
+// phases read and write through a Channel and never care which. Timeouts
+// still close the TCP socket underneath, which fails a TLS operation too.
+#pragma once
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <tuple>
+
+namespace im::tls {
+
+using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
+using IoResult = std::tuple<boost::system::error_code, std::size_t>;
+
+struct Channel {
+    boost::asio::ip::tcp::socket* socket;
+    TlsStream* tls;  // null: plain TCP
+
+    template <class Buffers>
+    boost::asio::awaitable<IoResult> read_some(const Buffers& buffers) const {
+        constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+        if (tls) co_return co_await tls->async_read_some(buffers, nothrow);
+        co_return co_await socket->async_read_some(buffers, nothrow);
+    }
+
+    template <class Buffers>
+    boost::asio::awaitable<IoResult> write(const Buffers& buffers) const {
+        constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+        if (tls) co_return co_await boost::asio::async_write(*tls, buffers, nothrow);
+        co_return co_await boost::asio::async_write(*socket, buffers, nothrow);
+    }
+};
+
+}  // namespace im::tls
