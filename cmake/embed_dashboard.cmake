@@ -19,15 +19,21 @@ foreach(name IN LISTS files)
   math(EXPR size "${digits} / 2")
   # Byte arrays rather than string literals: any content is safe, whatever quotes or
   # backslashes it holds, and no compiler limit on literal length applies.
-  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${hex}")
-  string(REGEX REPLACE "((0x[0-9a-f][0-9a-f],){16})" "\\1\n    " bytes "${bytes}")
-  string(APPEND arrays "const unsigned char file${index}[] = {\n    ${bytes}0x00};\n")
+  set(bytes "")
+  set(pos 0)
+  while(pos LESS digits)  # 32 bytes a line
+    string(SUBSTRING "${hex}" ${pos} 64 chunk)
+    string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," chunk "${chunk}")
+    string(APPEND bytes "    ${chunk}\n")
+    math(EXPR pos "${pos} + 64")
+  endwhile()
+  string(APPEND arrays "const unsigned char file${index}[] = {\n${bytes}    0x00};\n")
   string(APPEND table "    {\"${name}\", {reinterpret_cast<const char*>(file${index}), ${size}}},\n")
   math(EXPR index "${index} + 1")
 endforeach()
 
 set(text "// Generated from dashboard/ by cmake/embed_dashboard.cmake: do not edit.
-#include \"control/dashboard.hpp\"
+#include \"control/dashboard_files.hpp\"
 
 namespace im::control {
 namespace {

@@ -8,6 +8,9 @@ for p in "${wanted[@]}"; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+# The dashboard tests need npm. Debian packages it apart from nodejs; a Node.js from
+# elsewhere (NodeSource) brings its own npm and conflicts with Debian's.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -eq 0 ]; then
     echo "install-deps: all ${#wanted[@]} packages present"
     exit 0

@@ -20,6 +20,12 @@ echo "== unit tests (asan+ubsan)"
 (cd build/asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j2 --output-junit "$results/unit-asan.xml")
 echo "== end-to-end tests"
+# playwright-core for the dashboard's browser tests, from the lock file; a failure here
+# shows up as failed dashboard tests (they say what is missing), not as a skipped run.
+if [ -f tests/dashboard/package-lock.json ]; then
+    npm ci --prefix tests/dashboard --no-audit --no-fund --loglevel=error >/dev/null ||
+        echo "npm ci --prefix tests/dashboard failed: the dashboard tests will fail" >&2
+fi
 INTERMISSION_BIN="$root/build/release/intermission" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider "$root/tests/e2e" \
     --junitxml="$results/e2e.xml" "$@"

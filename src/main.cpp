@@ -11,11 +11,11 @@
 #include "config/config.hpp"
 #include "control/cli.hpp"
 #include "control/state.hpp"
+#include "observe/metrics.hpp"
 #include "server/gateway.hpp"
 
 namespace {
 
-constexpr const char* kVersion = "0.1.0";
 
 // Loads and validates; prints every problem as file:line:column. nullopt on error.
 std::optional<im::config::Config> load_or_report(const std::string& path, im::server::Loaded* deps) {
@@ -86,7 +86,7 @@ int check(const std::string& path) {
 
 int main(int argc, char** argv) {
     CLI::App app{"intermission: an edge proxy that keeps a website answering when the app is down"};
-    app.set_version_flag("--version", kVersion);
+    app.set_version_flag("--version", std::string(im::observe::kBuildVersion));
     app.require_subcommand(1);
     std::string config_path = "intermission.yaml";
 

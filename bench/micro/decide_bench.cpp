@@ -1,5 +1,12 @@
 // decide() with 1 rule and with 100 rules: the cost of a long rule list on
-// the request path. Run: build/release/decide_bench
+// the request path, for three shapes of rule list:
+//   other_prefix  path rules starting with another byte than the request's
+//                 path (the index skips them all: the best case)
+//   same_prefix   path rules sharing the request's first path byte (each one's
+//                 glob runs: the worst case for path rules)
+//   header        rules with no path, a header condition only (every rule is
+//                 considered for every request)
+// The request matches none of them. Run: build/release/decide_bench
 #include <benchmark/benchmark.h>
 
 #include <string>
@@ -10,7 +17,9 @@ using namespace im;
 
 namespace {
 
-std::shared_ptr<const core::Snapshot> snapshot_with_rules(int n) {
+enum Shape { other_prefix, same_prefix, header };
+
+std::shared_ptr<const core::Snapshot> snapshot_with_rules(int n, Shape shape) {
     auto c = std::make_shared<config::Config>();
     config::TargetGroup g;
     g.name = "app";
@@ -22,7 +31,10 @@ std::shared_ptr<const core::Snapshot> snapshot_with_rules(int n) {
     site.default_action = config::Action::of(config::Action::Kind::forward, "app");
     for (int i = 0; i < n; ++i) {
         config::Rule r;
-        r.match.paths = {"/section" + std::to_string(i) + "/*"};
+        const auto id = std::to_string(i);
+        if (shape == other_prefix) r.match.paths = {"/section" + id + "/*"};
+        if (shape == same_prefix) r.match.paths = {"/catalog-" + id + "/*"};
+        if (shape == header) r.match.headers = {config::HeaderMatch{"x-canary", {"group-" + id}}};
         r.match.methods = {"GET"};
         r.action = config::Action::of(config::Action::Kind::forward, "app");
         site.rules.push_back(r);
@@ -32,7 +44,7 @@ std::shared_ptr<const core::Snapshot> snapshot_with_rules(int n) {
 }
 
 void decide_with_rules(benchmark::State& state) {
-    auto snap = snapshot_with_rules(static_cast<int>(state.range(0)));
+    auto snap = snapshot_with_rules(static_cast<int>(state.range(1)), static_cast<Shape>(state.range(0)));
     std::string head = "GET /catalog/item/42?x=1 HTTP/1.1\r\nHost: www.example.com\r\nAccept: */*\r\n\r\n";
     http::Request r;
     http::parse_request(head, {}, r);
@@ -51,6 +63,8 @@ void parse_request_head(benchmark::State& state) {
 
 }  // namespace
 
-BENCHMARK(decide_with_rules)->Arg(1)->Arg(100);
+BENCHMARK(decide_with_rules)
+    ->ArgNames({"shape", "rules"})
+    ->ArgsProduct({{other_prefix, same_prefix, header}, {1, 100}});
 BENCHMARK(parse_request_head);
 BENCHMARK_MAIN();

@@ -17,6 +17,7 @@
 
 #include "control/dashboard.hpp"
 #include "core/bypass.hpp"
+#include "observe/metrics.hpp"
 
 namespace im::control {
 
@@ -165,6 +166,22 @@ ApiAnswer route(const Request& req, Operations& ops, const Caller& caller) {
                                      std::string(req.target()));
 }
 
+bool is_metrics(const Request& req) {
+    auto parts = split_path(req.target());
+    return parts.size() == 1 && parts[0] == "metrics";
+}
+
+// GET /metrics for Prometheus: the one answer that is text, not JSON.
+Response metrics_response(const Request& req, Operations& ops) {
+    Response res{http::status::ok, req.version()};
+    res.set(http::field::content_type, std::string(observe::kContentType));
+    res.set(http::field::cache_control, "no-store");
+    res.body() = ops.metrics();
+    res.keep_alive(req.keep_alive());
+    res.prepare_payload();
+    return res;
+}
+
 Response handle(const Request& req, Operations& ops, const std::string& client) {
     // The page and its files need no token: it asks for one and sends it with every call.
     if (auto page = dashboard_response(req)) return std::move(*page);
@@ -172,7 +189,9 @@ Response handle(const Request& req, Operations& ops, const std::string& client) 
     if (req.target() == "/healthz") {
         answer.body = json::object{{"status", "ok"}};
     } else if (const auto* token = authenticate(req, ops.admin())) {
-        answer = route(req, ops, Caller{token->name, client});
+        if (is_metrics(req) && req.method() == http::verb::get) return metrics_response(req, ops);
+        answer = is_metrics(req) ? ApiAnswer::error(405, "use GET on this endpoint")
+                                 : route(req, ops, Caller{token->name, client});
     } else {
         answer = ApiAnswer::error(401, "missing or wrong admin token (send Authorization: Bearer <token>)");
     }

@@ -51,6 +51,8 @@ public:
     // Re-reads the config file; on errors nothing changes and they are in the answer.
     virtual ApiAnswer reload(const Caller& caller) = 0;
     virtual ApiAnswer audit(std::size_t offset, std::size_t limit) = 0;
+    // The Prometheus text exposition of GET /metrics (docs/metrics.md).
+    virtual std::string metrics() = 0;
     // The admin section in force (its tokens change with a reload).
     virtual const config::Admin& admin() const = 0;
 };

@@ -1,5 +1,7 @@
 #include "control/dashboard.hpp"
 
+#include "control/dashboard_files.hpp"
+
 namespace im::control {
 
 namespace http = boost::beast::http;

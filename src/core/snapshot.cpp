@@ -290,6 +290,22 @@ std::shared_ptr<const Snapshot> with_store(const Snapshot& s, const std::string&
     return copy;
 }
 
+std::vector<std::size_t> forwarded_groups(const config::Config& config, const config::Site& site) {
+    std::vector<std::string> names;
+    auto add = [&](const config::Action& a) {
+        if (a.kind != config::Action::Kind::forward) return;
+        if (!a.target_group.empty()) names.push_back(a.target_group);
+        for (const auto& w : a.weighted) names.push_back(w.group);
+    };
+    add(site.default_action);
+    for (const auto& r : site.rules) add(r.action);
+    std::vector<std::size_t> out;
+    for (std::size_t g = 0; g < config.target_groups.size(); ++g)
+        if (std::find(names.begin(), names.end(), config.target_groups[g].name) != names.end())
+            out.push_back(g);
+    return out;
+}
+
 std::shared_ptr<const HealthView> all_healthy(const config::Config& config) {
     auto h = std::make_shared<HealthView>();
     for (const auto& g : config.target_groups) h->healthy.emplace_back(g.targets.size(), 1);

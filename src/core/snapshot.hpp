@@ -24,6 +24,9 @@ class context;
 namespace im::tls {
 class CertificateStore;
 }
+namespace im::observe {
+struct MetricsView;
+}
 
 namespace im::core {
 
@@ -169,6 +172,9 @@ struct Snapshot {
     std::shared_ptr<const TargetFlags> drained;  // from runtime: no new requests
     std::shared_ptr<const TargetLoad> load;      // shared with the gateway; never null
     std::uint64_t config_epoch = 0;  // changes with every loaded config (not with toggles)
+    // Where each worker counts its requests (observe/metrics.hpp); set by the gateway
+    // before publication, null in snapshots built elsewhere (tests, benchmarks).
+    std::shared_ptr<const observe::MetricsView> metrics;
     bool is_drained(int group, std::size_t target) const {
         return (*drained)[static_cast<std::size_t>(group)][target] != 0;
     }
@@ -196,6 +202,9 @@ std::shared_ptr<const Snapshot> with_runtime(const Snapshot& s,
 std::shared_ptr<const Snapshot> with_store(const Snapshot& s, const std::string& site,
                                            std::shared_ptr<const pages::Store> store,
                                            std::uint64_t generation);
+
+// The target groups (indexes) a site forwards to, by any rule or its default, in config order.
+std::vector<std::size_t> forwarded_groups(const config::Config& config, const config::Site& site);
 
 // Every target healthy: the state before the first health check.
 std::shared_ptr<const HealthView> all_healthy(const config::Config& config);

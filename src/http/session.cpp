@@ -17,6 +17,7 @@
 #include "http/answers.hpp"
 #include "http/client.hpp"
 #include "http/request_body.hpp"
+#include "observe/metrics.hpp"
 #include "server/worker.hpp"
 #include "tls/certificates.hpp"
 #include "upstream/forward.hpp"
@@ -106,6 +107,18 @@ void log_access(Client& c, std::string_view site, int status, std::uint64_t byte
     log.add(r);
 }
 
+// Metrics: a few relaxed stores into this worker's own counters; no lock, no lookup.
+void count_request(Client& c, const core::Snapshot& s, int site, observe::RequestAction action,
+                   int status, std::uint64_t bytes_in, std::uint64_t bytes_out) {
+    if (const auto* m = s.metrics.get())
+        m->site(c.worker.index(), site).count(action, status, bytes_in, bytes_out);
+}
+
+// A request's bytes as far as known: its head and the body its Content-Length announces.
+std::uint64_t request_bytes(const Client& c, long head) {
+    return static_cast<std::uint64_t>(head) + c.request.content_length.value_or(0);
+}
+
 // The one place that turns a failure to reach the application into a status.
 int failure_status(upstream::Failure f) {
     switch (f) {
@@ -178,7 +191,8 @@ bool visitor_of(Client& c, core::Visitor& v) {
 }
 
 asio::awaitable<bool> serve_forward(Client& c, const core::Snapshot& snapshot,
-                                    const core::Decision& d, bool close, Clock::time_point start) {
+                                    const core::Decision& d, bool close, Clock::time_point start,
+                                    std::uint64_t bytes_in) {
     if (!co_await flush(c)) co_return false;
     const auto& site = snapshot.sites[static_cast<std::size_t>(d.site)];
     auto r = co_await upstream::forward(c, snapshot, d.group, &site);
@@ -198,6 +212,8 @@ asio::awaitable<bool> serve_forward(Client& c, const core::Snapshot& snapshot,
         r.status = answer_failure(c, site, r.failure, status, close || !r.client_keep_alive, bytes);
     }
     log_access(c, site.config->name, r.status, bytes, r.target, r.upstream_ms, start);
+    if (const auto* m = snapshot.metrics.get())
+        m->count_forward(c.worker.index(), d, r, bytes_in, bytes);
     co_return r.client_keep_alive && !close;
 }
 
@@ -271,17 +287,21 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     if (bad) {
         append_error(c.out, bad, true, c.stamp());
         log_access(c, "-", bad, 0, {}, -1, start);  // operators must see refused requests too
+        count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, bad, end, 0);
         co_return false;
     }
     c.in.consume(static_cast<std::size_t>(end));
     if (!c.tls && redirects_to_https(c)) {
         int status = answer_https_redirect(c);
         log_access(c, "-", status, 0, {}, -1, start);
+        count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::redirect, status,
+                      request_bytes(c, end), 0);
         co_return false;
     }
     if (server.limits.max_body_bytes && c.request.content_length &&
         *c.request.content_length > server.limits.max_body_bytes) {
         append_error(c.out, 413, true, c.stamp());
+        count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, 413, end, 0);
         co_return false;
     }
     const core::Snapshot& current = *c.worker.snapshot();
@@ -294,7 +314,8 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
         pinned = c.worker.snapshot();
     const core::Snapshot* snapshot = &current;
     if (decision.kind == core::Decision::Kind::forward) {
-        bool keep = co_await serve_forward(c, *snapshot, decision, close, start);
+        bool keep =
+            co_await serve_forward(c, *snapshot, decision, close, start, request_bytes(c, end));
         restore_carry(c);
         co_return keep;
     }
@@ -313,6 +334,8 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     std::string_view site_name =
         decision.site >= 0 ? std::string_view(snapshot->sites[decision.site].config->name) : "-";
     log_access(c, site_name, status, bytes, {}, -1, start);
+    count_request(c, *snapshot, decision.site, observe::action_of(decision.kind), status,
+                  request_bytes(c, end), bytes);
     restore_carry(c);
     if (c.out.size() >= kFlushAt && !co_await flush(c)) co_return false;
     co_return !close;
@@ -373,6 +396,8 @@ asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket, b
             append_error(c.out, status, true, c.stamp());
             c.request.clear();  // nothing of it was parsed: logged without method and target
             log_access(c, "-", status, 0, {}, -1, Clock::now());
+            count_request(c, *worker.snapshot(), -1, observe::RequestAction::refused, status,
+                          c.in.size(), 0);
             break;
         }
         if (!co_await serve_request(c, end)) break;

@@ -12,22 +12,6 @@ namespace json = boost::json;
 
 namespace {
 
-// The groups a site forwards to, in config order (as the admin API lists them).
-std::vector<std::size_t> forwarded_groups(const config::Config& config, const config::Site& site) {
-    std::vector<std::string> names;
-    auto add = [&](const config::Action& a) {
-        if (a.kind != config::Action::Kind::forward) return;
-        if (!a.target_group.empty()) names.push_back(a.target_group);
-        for (const auto& w : a.weighted) names.push_back(w.group);
-    };
-    add(site.default_action);
-    for (const auto& r : site.rules) add(r.action);
-    std::vector<std::size_t> out;
-    for (std::size_t g = 0; g < config.target_groups.size(); ++g)
-        if (std::find(names.begin(), names.end(), config.target_groups[g].name) != names.end())
-            out.push_back(g);
-    return out;
-}
 
 // One group's targets with their state; `why` gets what keeps each one out of traffic.
 json::object group_facts(const core::Snapshot& s, std::size_t g, const TargetErrors& errors,
@@ -159,7 +143,7 @@ SiteFacts site_facts(const core::Snapshot& s, std::size_t index, std::int64_t no
                      const TargetErrors& errors) {
     SiteFacts f;
     const auto& site = *s.sites[index].config;
-    for (auto g : forwarded_groups(*s.config, site)) {
+    for (auto g : core::forwarded_groups(*s.config, site)) {
         std::string why;
         auto group = group_facts(s, g, errors, why);
         if (group.at("serving").as_uint64() == 0) {

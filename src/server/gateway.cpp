@@ -47,6 +47,12 @@ int open_access_log(const std::string& where) {
     return fd;
 }
 
+// Fixed at start (a reload cannot change it): metrics keep a counter set per worker.
+unsigned worker_count(const config::Config& config) {
+    unsigned n = config.server.workers;
+    return n != 0 ? n : std::max(1u, std::thread::hardware_concurrency());
+}
+
 }  // namespace
 
 Loaded load_dependencies(const config::Config& config) {
@@ -101,7 +107,8 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded,
                  core::RuntimeState runtime)
     : config_(std::move(config)), stores_(std::move(loaded.stores)),
       endpoints_(std::move(loaded.endpoints)), tls_(std::move(loaded.tls)), runtime_(std::move(runtime)),
-      audit_(config_->admin.audit_log), state_file_(config_->admin.state_file) {
+      audit_(config_->admin.audit_log), state_file_(config_->admin.state_file),
+      metrics_(worker_count(*config_)) {
     for (const auto& g : config_->target_groups) {
         health_.emplace_back(g.targets.size(), health::TargetHealth(g.health.healthy_threshold,
                                                                     g.health.unhealthy_threshold));
@@ -112,9 +119,11 @@ Gateway::Gateway(std::shared_ptr<const config::Config> config, Loaded loaded,
                                          ++generation_);
     std::const_pointer_cast<core::Snapshot>(snapshot)->config_epoch = config_epoch_;
     std::const_pointer_cast<core::Snapshot>(snapshot)->tls = tls_;
+    std::const_pointer_cast<core::Snapshot>(snapshot)->metrics = metrics_.attach(*config_);
     current_ = core::with_runtime(*snapshot, std::make_shared<core::RuntimeState>(runtime_),
                                   ++generation_);
     alerts_.adopt(current_);
+    metrics_.observe(*current_, std::time(nullptr));  // how sites start: not a transition
 }
 
 Gateway::~Gateway() {
@@ -124,8 +133,7 @@ Gateway::~Gateway() {
 }
 
 void Gateway::start_workers() {
-    unsigned n = config_->server.workers;
-    if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+    const unsigned n = worker_count(*config_);
     for (unsigned i = 0; i < n; ++i) {
         WorkerEvents events;
         events.target_failed = [this](std::uint64_t epoch, int group, std::size_t target,
@@ -146,6 +154,18 @@ void Gateway::publish(std::shared_ptr<const core::Snapshot> snapshot) {
     current_ = std::move(snapshot);
     for (auto& w : workers_)
         asio::post(w->io, [w = w.get(), s = current_] { w->publish(s); });
+    metrics_.observe(*current_, std::time(nullptr));  // every change passes here: failovers too
+}
+
+std::string Gateway::metrics() {
+    observe::GatewayFacts facts;
+    facts.snapshot = current_.get();
+    facts.now = std::time(nullptr);
+    for (const auto& w : workers_)
+        facts.client_connections += w->clients.load(std::memory_order_relaxed);
+    facts.config_generation = config_epoch_;
+    facts.alerts = &alerts_.counters();
+    return metrics_.exposition(facts);
 }
 
 void Gateway::publish_health() {

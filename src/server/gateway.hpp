@@ -15,6 +15,7 @@
 #include "core/snapshot.hpp"
 #include "health/state.hpp"
 #include "observe/alerts.hpp"
+#include "observe/metrics.hpp"
 #include "server/worker.hpp"
 
 namespace im::server {
@@ -61,6 +62,7 @@ public:
     control::ApiAnswer issue_bypass(const std::string& site, const boost::json::value* body,
                                     const control::Caller& caller) override;
     control::ApiAnswer audit(std::size_t offset, std::size_t limit) override;
+    std::string metrics() override;
     const config::Admin& admin() const override { return config_->admin; }
     // Alert deliveries sent, failed, retried (for /metrics; atomics, any thread may read).
     const observe::AlertCounters& alert_counters() const { return alerts_.counters(); }
@@ -119,6 +121,7 @@ private:
     std::uint64_t generation_ = 0;
     std::uint64_t config_epoch_ = 1;
     std::filesystem::path state_file_;  // fixed at start: a reload does not move the state
+    observe::Metrics metrics_;  // counters by name: they outlive reloads
     std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> page_watches_;
     int access_log_fd_ = -1;
     std::vector<std::unique_ptr<Worker>> workers_;

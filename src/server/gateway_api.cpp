@@ -96,18 +96,9 @@ json::value Gateway::maintenance_json(std::size_t index) const {
 
 // The target groups a site forwards to, each with how many targets take traffic now.
 json::array Gateway::site_groups_json(const config::Site& site) const {
-    std::vector<std::string> names;
-    auto add = [&](const config::Action& a) {
-        if (a.kind != config::Action::Kind::forward) return;
-        if (!a.target_group.empty()) names.push_back(a.target_group);
-        for (const auto& w : a.weighted) names.push_back(w.group);
-    };
-    add(site.default_action);
-    for (const auto& r : site.rules) add(r.action);
     json::array out;
-    for (std::size_t g = 0; g < config_->target_groups.size(); ++g) {
+    for (std::size_t g : core::forwarded_groups(*config_, site)) {
         const auto& group = config_->target_groups[g];
-        if (std::find(names.begin(), names.end(), group.name) == names.end()) continue;
         std::size_t healthy = 0, serving = 0;
         for (std::size_t t = 0; t < group.targets.size(); ++t) {
             bool up = health_[g][t].healthy();

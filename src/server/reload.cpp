@@ -102,6 +102,7 @@ ApiAnswer Gateway::reload(const control::Caller& caller) {
     }
     if (!errors.empty()) {
         for (const auto& e : errors) spdlog::error("reload refused, still serving the previous config: {}", e);
+        metrics_.count_reload(false);
         audit_.append({caller.token, caller.client, "reload.refused", file.string(), generation_,
                        text_array(errors), ""});
         return ApiAnswer{400, json::object{{"error", "the config has errors; still serving the previous one"},
@@ -113,6 +114,7 @@ ApiAnswer Gateway::reload(const control::Caller& caller) {
     const auto old_generation = generation_;
     adopt_config(next, std::move(loaded));
     swap_listeners(*before, *next, std::move(listeners));
+    metrics_.count_reload(true);
     for (const auto& n : notes) spdlog::warn("reload: {}", n);
     spdlog::info("reloaded {} by '{}' from {}: {} sites, {} target groups, generation {}", file.string(),
                  caller.token, caller.client, next->sites.size(), next->target_groups.size(), generation_);
@@ -166,6 +168,7 @@ void Gateway::adopt_config(std::shared_ptr<const config::Config> next, Loaded lo
     built->config_epoch = config_epoch_;
     built->tls = tls_;
     built->load = std::move(load);
+    built->metrics = metrics_.attach(*config_);  // before publication: workers count at once
     publish(core::with_runtime(*built, std::make_shared<core::RuntimeState>(runtime_), ++generation_));
     alerts_.adopt(current_);  // destinations follow the new config
     start_background_work();

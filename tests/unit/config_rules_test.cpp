@@ -776,7 +776,8 @@ TEST(ConfigMaintenanceErrors, EmptyMessage) {
 TEST(ConfigMaintenanceErrors, UnknownKey) {
     expect_one_error(load(kBase + "    maintenance: {enabeld: true}\n"), 12, 19,
                      "unknown key 'enabeld' in 'sites[0].maintenance' (expected one of: enabled, "
-                     "reason, message, until, page, status, retry_after, allow, windows, bypass)");
+                     "reason, message, until, page, json_page, text_page, status, retry_after, allow, windows, "
+                     "bypass)");
 }
 
 TEST(ConfigMaintenanceErrors, ExplicitPageMissingFromStore) {

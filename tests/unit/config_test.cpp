@@ -484,7 +484,7 @@ TEST(ConfigErrors, TopLevelMustBeAMap) {
 TEST(ConfigErrors, UnknownTopLevelKey) {
     expect_one_error(load(kMinimal + "sitez: []\n"), 10, 1,
                      "unknown key 'sitez' at the top level (expected one of: server, "
-                     "admin, target_groups, sites)");
+                     "admin, alerts, tls, target_groups, sites)");
 }
 
 TEST(ConfigErrors, UnknownKeyInTargetGroup) {
@@ -492,7 +492,7 @@ TEST(ConfigErrors, UnknownKeyInTargetGroup) {
     yaml.insert(yaml.find("sites:"), "    tiemouts: {connect: 1s}\n");
     expect_one_error(load(yaml), 6, 5,
                      "unknown key 'tiemouts' in target group 'app' (expected one of: targets, "
-                     "balance, retries, health, pool, timeouts)");
+                     "balance, retries, health, pool, timeouts, tls)");
 }
 
 TEST(ConfigErrors, UnknownKeyInNestedSection) {
