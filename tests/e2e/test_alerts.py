@@ -301,7 +301,8 @@ def test_unreachable_destinations_are_logged_and_retried_while_the_site_answers(
                 t0 = time.monotonic()
                 assert s.get(gw.url + "/", timeout=5).status_code == 200
                 worst = max(worst, time.monotonic() - t0)
-        assert worst < 0.5, f"a request took {worst:.2f}s while alerts were failing"
+        # A request held up by a delivery would wait out the 1 s webhook timeout.
+        assert worst < 0.9, f"a request took {worst:.2f}s while alerts were failing"
         def gave_up():
             log = gw.log_text()
             return log.count("giving up") >= 2 and log
@@ -394,7 +395,7 @@ def test_shutdown_abandons_pending_retries(start):
     assert wait_until(lambda: "retrying in 10s" in gw.log_text(), timeout=5), gw.log_text()
     t0 = time.monotonic()
     assert gw.stop() == 0
-    assert time.monotonic() - t0 < 3.0
+    assert time.monotonic() - t0 < 8.0, "shutdown waited for the 10 s retry"
     assert "abandoned after 1 attempt(s)" in gw.log_text()
 
 
