@@ -5,6 +5,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <ctime>
 #include <memory>
 #include <string>
 #include <thread>
@@ -120,6 +121,7 @@ private:
     observe::Alerts alerts_{control_};  // told after each publication; sends on its own thread
     std::uint64_t generation_ = 0;
     std::uint64_t config_epoch_ = 1;
+    std::int64_t config_since_ = std::time(nullptr);  // when the config in force was loaded
     std::filesystem::path state_file_;  // fixed at start: a reload does not move the state
     observe::Metrics metrics_;  // counters by name: they outlive reloads
     std::vector<std::shared_ptr<boost::asio::posix::stream_descriptor>> page_watches_;

@@ -74,6 +74,9 @@ json::value Gateway::maintenance_json(std::size_t index) const {
     json::object out{{"site", site.name}, {"on", on}};
     json::object declared{{"enabled", m.enabled}, {"reason", m.reason}, {"message", m.message},
                           {"until", timestamp(m.until)}, {"windows", windows_json(m.windows)}};
+    // Maintenance switched on by the config: who is the config file, since when it was loaded.
+    declared["who"] = m.enabled ? json::value("config " + config_->source.string()) : json::value(nullptr);
+    declared["started_at"] = m.enabled ? timestamp(config_since_) : json::value(nullptr);
     json::value runtime = nullptr;
     if (auto it = runtime_.maintenance.find(site.name); it != runtime_.maintenance.end()) {
         const auto& r = it->second;

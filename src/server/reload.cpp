@@ -150,6 +150,7 @@ void Gateway::adopt_config(std::shared_ptr<const config::Config> next, Loaded lo
     tls_ = std::move(loaded.tls);
     config_ = std::move(next);
     ++config_epoch_;  // old checks and watchers see it and stop
+    config_since_ = std::time(nullptr);
     for (auto& fd : page_watches_) {
         boost::system::error_code ignored;
         fd->close(ignored);

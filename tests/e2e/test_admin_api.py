@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from adminlib import TOKEN, admin_yaml, api, write_token
-from conftest import free_port, server_yaml, wait_until, wait_for_port
+from conftest import free_port, server_yaml, wait_until, wait_for_port, write_tree
 
 
 def config(port, admin_listen_yaml, targets):
@@ -100,3 +100,31 @@ def test_admin_api_on_a_unix_socket(tmp_path, backend_factory, gateway_factory):
     assert entry["entries"][0]["client"] == "unix"
     r = curl("http://admin/v1/sites")
     assert json.loads(r.stdout)["error"].startswith("missing or wrong admin token")
+
+
+def test_maintenance_from_the_config_says_who_and_since_when(tmp_path, backend_factory, gateway_factory):
+    import calendar
+    import time
+    write_token(tmp_path)
+    write_tree(tmp_path / "pages", {"maintenance.html": "<p>soon</p>\n"})
+    app = backend_factory("app")
+    port, admin_port = free_port(), free_port()
+    gw = gateway_factory(server_yaml(port) + admin_yaml(admin_port) + f"""
+target_groups:
+  app:
+    targets: ["{app.address}"]
+sites:
+  - name: www
+    default: true
+    pages: {{root: pages}}
+    maintenance: {{enabled: true, reason: "planned upgrade"}}
+    default_action: {{forward: app}}
+""", port)
+    wait_for_port(admin_port)
+    state = api(f"http://127.0.0.1:{admin_port}", "GET", "/v1/sites/www/maintenance").json()
+    assert state["on"] is True and state["source"] == "config"
+    declared = state["config"]
+    assert declared["reason"] == "planned upgrade"
+    assert declared["who"] == f"config {gw.config}"
+    started = calendar.timegm(time.strptime(declared["started_at"], "%Y-%m-%dT%H:%M:%SZ"))
+    assert abs(started - time.time()) < 60
