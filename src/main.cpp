@@ -23,7 +23,7 @@ std::optional<im::config::Config> load_or_report(const std::string& path, im::se
     for (const auto& e : result.errors) std::cerr << e.text() << "\n";
     if (!result.config) return std::nullopt;
     auto loaded = im::server::load_dependencies(*result.config);
-    for (const auto& e : loaded.errors) std::cerr << path << ": " << e << "\n";
+    for (const auto& e : loaded.errors) std::cerr << e << "\n";  // each starts with file:line:column
     if (!loaded.errors.empty()) return std::nullopt;
     if (deps) *deps = std::move(loaded);
     return result.config;

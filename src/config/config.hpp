@@ -17,6 +17,14 @@ using Duration = std::chrono::milliseconds;
 using namespace std::chrono_literals;
 
 // "host:port" of a listener or a target. host is a literal IP or a name.
+// Where a value was written (1-based), for errors found after loading (a
+// name that does not resolve, a certificate that does not load).
+struct Position {
+    int line = 0;  // 0: unknown
+    int column = 0;
+    bool operator==(const Position&) const = default;
+};
+
 struct Address {
     std::string host;
     std::uint16_t port = 0;
@@ -96,12 +104,14 @@ struct UpstreamTls {
     int min_version = 0x0303;            // TLS 1.2
     std::filesystem::path client_cert;   // optional client certificate (mutual TLS)
     std::filesystem::path client_key;
+    Position position;
     bool operator==(const UpstreamTls&) const = default;
 };
 
 struct TargetGroup {
     std::string name;
     std::vector<Address> targets;
+    std::vector<Position> target_positions;  // where each target is written
     UpstreamTls tls;
     Balance balance = Balance::round_robin;
     HealthCheck health;
@@ -118,6 +128,7 @@ struct CacheControlRule {
 
 struct PageStore {
     std::filesystem::path root;
+    Position root_position;
     std::string index = "index.html";
     std::string cache_control = "public, max-age=300";
     std::vector<CacheControlRule> cache_control_paths;  // first match wins
@@ -268,6 +279,7 @@ struct Certificate {
     std::filesystem::path key;
     std::vector<std::string> names;  // names it serves; empty: its own DNS names
     bool is_default = false;         // served to clients that send no or an unknown name
+    Position position;
     bool operator==(const Certificate&) const = default;
 };
 
@@ -359,6 +371,9 @@ struct LoadResult {
 };
 
 LoadResult load_config_file(const std::filesystem::path& file);
+
+// "file:line:column: " for a value written at `p` in `source` ("file: " when unknown).
+std::string where(const std::filesystem::path& source, Position p);
 LoadResult load_config_text(const std::string& yaml, const std::string& file_name,
                             const std::filesystem::path& base_dir);
 

@@ -15,6 +15,11 @@ namespace im::config {
 using detail::Entry;
 using detail::Reader;
 
+std::string where(const std::filesystem::path& source, Position p) {
+    if (p.line <= 0) return source.string() + ": ";
+    return source.string() + ":" + std::to_string(p.line) + ":" + std::to_string(p.column) + ": ";
+}
+
 std::string ConfigError::text() const {
     std::string out = file;
     if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);

@@ -26,6 +26,7 @@ void read_targets(Reader& r, const Entry& entry, TargetGroup& group) {
             continue;
         }
         group.targets.push_back(*address);
+        group.target_positions.push_back(Reader::position(item));
         lines.push_back(Reader::line(item));
     }
 }

@@ -100,6 +100,7 @@ void read_pages(Reader& r, const Entry& entry, PageStore& pages) {
             {"root",
              [&](const Entry& e) {
                  have_root = true;
+                 pages.root_position = Reader::position(e);
                  read_root(r, e, pages.root);
              }},
             {"index", [&](const Entry& e) { read_index(r, e, pages.index); }},

@@ -24,6 +24,7 @@ void read_path(Reader& r, const Entry& e, std::filesystem::path& out) {
 }
 
 void read_certificate(Reader& r, const Entry& item, Certificate& c) {
+    c.position = Reader::position(item);
     bool is_map = r.fields(item, {
         {"cert", [&](const Entry& e) { read_path(r, e, c.cert); }},
         {"key", [&](const Entry& e) { read_path(r, e, c.key); }},
@@ -104,6 +105,7 @@ void read_tls(Reader& r, const Entry& entry, Tls& tls) {
 }
 
 void read_upstream_tls(Reader& r, const Entry& entry, UpstreamTls& tls) {
+    tls.position = Reader::position(entry);
     r.fields(entry, {
         {"ca_file", [&](const Entry& e) { read_path(r, e, tls.ca_file); }},
         {"verify", [&](const Entry& e) { r.boolean(e, tls.verify); }},

@@ -47,6 +47,10 @@ class Reader {
     static YAML::Mark mark(const Entry& entry);
     static YAML::Mark key_mark(const Entry& entry);
     static int line(const Entry& entry) { return key_mark(entry).line + 1; }
+    static Position position(const Entry& entry) {
+        auto m = mark(entry);
+        return m.line < 0 ? Position{} : Position{m.line + 1, m.column + 1};
+    }
 
     // Calls the reader of each key of the map `entry` in file order and reports unknown and
     // duplicate keys. An empty value counts as an empty map. `context` names the map in

@@ -61,7 +61,9 @@ Loaded load_dependencies(const config::Config& config) {
         if (!site.pages) continue;
         auto result = pages::Store::load(store_options(*site.pages));
         for (const auto& w : result.warnings) spdlog::warn("site '{}': {}", site.name, w);
-        for (const auto& e : result.errors) out.errors.push_back("site '" + site.name + "': " + e);
+        for (const auto& e : result.errors)
+            out.errors.push_back(config::where(config.source, site.pages->root_position) + "site '" + site.name +
+                                 "': " + e);
         if (result.store) out.stores.emplace(site.name, result.store);
     }
     auto endpoints = std::make_shared<core::Endpoints>();
@@ -69,12 +71,14 @@ Loaded load_dependencies(const config::Config& config) {
     tcp::resolver resolver(io);
     for (const auto& group : config.target_groups) {
         auto& resolved = endpoints->emplace_back();
-        for (const auto& target : group.targets) {
+        for (std::size_t t = 0; t < group.targets.size(); ++t) {
+            const auto& target = group.targets[t];
             boost::system::error_code ec;
             auto results = resolver.resolve(target.host, std::to_string(target.port), ec);
             if (ec || results.empty()) {
-                out.errors.push_back("target group '" + group.name + "': cannot resolve '" +
-                                     target.text() + "': " + ec.message());
+                auto at = t < group.target_positions.size() ? group.target_positions[t] : config::Position{};
+                out.errors.push_back(config::where(config.source, at) + "target group '" + group.name +
+                                     "': cannot resolve '" + target.text() + "': " + ec.message());
                 resolved.emplace_back();
             } else {
                 resolved.push_back(results.begin()->endpoint());
@@ -89,7 +93,7 @@ Loaded load_dependencies(const config::Config& config) {
 std::shared_ptr<const core::TlsView> load_tls(const config::Config& config, std::vector<std::string>& errors) {
     auto view = std::make_shared<core::TlsView>();
     if (config.tls.enabled) {
-        auto loaded = tls::CertificateStore::load(config.tls);
+        auto loaded = tls::CertificateStore::load(config.tls, config.source);
         errors.insert(errors.end(), loaded.errors.begin(), loaded.errors.end());
         view->certificates = std::move(loaded.store);
     }
@@ -97,7 +101,9 @@ std::shared_ptr<const core::TlsView> load_tls(const config::Config& config, std:
         auto& context = view->upstream.emplace_back();
         if (std::none_of(g.targets.begin(), g.targets.end(), [](const config::Address& a) { return a.tls; })) continue;
         auto made = tls::make_upstream_context(g.tls);
-        if (!made.context) errors.push_back("target group '" + g.name + "': " + made.error);
+        if (!made.context)
+            errors.push_back(config::where(config.source, g.tls.position) + "target group '" + g.name + "': " +
+                             made.error);
         context = std::move(made.context);
     }
     return view;

@@ -90,7 +90,7 @@ ApiAnswer Gateway::reload(const control::Caller& caller) {
     Loaded loaded;
     if (result.config) {
         loaded = load_dependencies(*result.config);
-        for (const auto& e : loaded.errors) errors.push_back(file.string() + ": " + e);
+        errors.insert(errors.end(), loaded.errors.begin(), loaded.errors.end());
     }
     std::vector<std::vector<int>> listeners;
     if (errors.empty()) {

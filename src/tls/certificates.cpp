@@ -170,14 +170,14 @@ void rotate_ticket_keys() {
     g_tickets.store(std::move(next));
 }
 
-CertificateStore::Loaded CertificateStore::load(const config::Tls& tls) {
+CertificateStore::Loaded CertificateStore::load(const config::Tls& tls, const std::filesystem::path& source) {
     Loaded out;
     auto store = std::shared_ptr<CertificateStore>(new CertificateStore());
     store->reject_unknown_ = tls.reject_unknown_names;
     if (!g_tickets.load()) rotate_ticket_keys();
     for (std::size_t i = 0; i < tls.certificates.size(); ++i) {
         const auto& c = tls.certificates[i];
-        const std::string where = "tls.certificates[" + std::to_string(i) + "]: ";
+        const std::string where = config::where(source, c.position) + "tls.certificates[" + std::to_string(i) + "]: ";
         if (auto e = readable(c.cert); !e.empty()) { out.errors.push_back(where + e); continue; }
         if (auto e = readable(c.key); !e.empty()) { out.errors.push_back(where + e); continue; }
         auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
@@ -218,7 +218,7 @@ CertificateStore::Loaded CertificateStore::load(const config::Tls& tls) {
     }
     if (!out.errors.empty()) return out;
     if (store->contexts_.empty()) {
-        out.errors.push_back("tls.certificates: no certificate loaded");
+        out.errors.push_back(source.string() + ": tls.certificates: no certificate loaded");
         return out;
     }
     std::stable_sort(store->wildcards_.begin(), store->wildcards_.end(),

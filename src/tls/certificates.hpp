@@ -27,7 +27,8 @@ public:
         std::shared_ptr<const CertificateStore> store;  // null when there were errors
         std::vector<std::string> errors;                // each names the file
     };
-    static Loaded load(const config::Tls& tls);
+    // Errors start with "file:line:column: " of the certificate in `source`.
+    static Loaded load(const config::Tls& tls, const std::filesystem::path& source);
 
     // The context every handshake starts with: the default certificate, and
     // the callbacks that switch to the certificate for the client's name.

@@ -258,3 +258,26 @@ def test_serve_with_missing_page_root_exits_non_zero(tmp_path, pages):
     r = run_binary("serve", "--config", str(path), timeout=15)
     assert r.returncode != 0
     assert any("gone" in e[2] for e in errors_of(r.stderr, path)), r.stderr
+
+
+def test_errors_found_after_parsing_still_say_file_line_column(tmp_path):
+    # A target that does not resolve is only found when the config is put to use; the error
+    # points at its line all the same.
+    config = tmp_path / "late.yaml"
+    config.write_text(f"""server:
+  listen: ["127.0.0.1:{free_port()}"]
+target_groups:
+  app:
+    targets:
+      - "127.0.0.1:9000"
+      - "no-such-host.invalid:80"
+sites:
+  - name: www
+    default: true
+    default_action: {{forward: app}}
+""")
+    for command in ("check", "serve"):
+        out = run_binary(command, "--config", str(config))
+        assert out.returncode != 0
+        assert f"{config}:7:9: target group 'app': cannot resolve 'no-such-host.invalid:80'" in out.stderr, \
+            out.stderr
