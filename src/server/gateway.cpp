@@ -233,15 +233,10 @@ asio::awaitable<void> Gateway::check_target(std::shared_ptr<const config::Config
 }
 
 asio::awaitable<void> Gateway::watch_pages(std::shared_ptr<const config::Config> config,
-                                           std::uint64_t epoch, std::size_t index) {
+                                           std::uint64_t epoch, std::size_t index,
+                                           std::shared_ptr<pages::Watcher> watcher) {
     const config::Site* conf = &config->sites[index];
     const std::string& site = conf->name;
-    std::string error;
-    auto watcher = pages::Watcher::create(conf->pages->root, error);
-    if (!watcher) {
-        spdlog::warn("site '{}': not watching the page store for changes: {}", site, error);
-        co_return;
-    }
     auto fd = std::make_shared<asio::posix::stream_descriptor>(control_, ::dup(watcher->fd()));
     page_watches_.push_back(fd);  // a reload closes it, which ends this loop
     asio::steady_timer settle(control_);
@@ -308,9 +303,19 @@ void Gateway::start_background_work() {
             asio::co_spawn(control_, check_target(config_, endpoints_, tls_, config_epoch_, static_cast<int>(g), t),
                            asio::detached);
     }
-    for (std::size_t i = 0; i < config_->sites.size(); ++i)
-        if (config_->sites[i].pages && config_->sites[i].pages->watch)
-            asio::co_spawn(control_, watch_pages(config_, config_epoch_, i), asio::detached);
+    for (std::size_t i = 0; i < config_->sites.size(); ++i) {
+        const auto& site = config_->sites[i];
+        if (!site.pages || !site.pages->watch) continue;
+        // Watched now, not when the loop first runs: a change made as soon as the
+        // gateway answers must not be missed.
+        std::string error;
+        std::shared_ptr<pages::Watcher> watcher = pages::Watcher::create(site.pages->root, error);
+        if (!watcher) {
+            spdlog::warn("site '{}': not watching the page store for changes: {}", site.name, error);
+            continue;
+        }
+        asio::co_spawn(control_, watch_pages(config_, config_epoch_, i, std::move(watcher)), asio::detached);
+    }
     if (config_->tls.enabled && config_->tls.session_tickets)
         asio::co_spawn(control_, rotate_ticket_keys(config_, config_epoch_), asio::detached);
     if (config_->tls.enabled && config_->tls.watch)
@@ -374,8 +379,8 @@ asio::awaitable<void> Gateway::watch_certificates(std::shared_ptr<const config::
 int Gateway::run() {
     // Everything that can fail to bind comes before the worker threads start.
     if (config_->admin.enabled) control::start_admin(control_, *this);
+    start_background_work();  // before listening: page watches are in place when clients come
     start_workers();
-    start_background_work();
     asio::co_spawn(control_, handle_signals(), asio::detached);
     asio::co_spawn(control_, handle_reload_signals(), asio::detached);
     for (const auto& l : listen_addresses(*config_))

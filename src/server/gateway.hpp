@@ -19,6 +19,10 @@
 #include "observe/metrics.hpp"
 #include "server/worker.hpp"
 
+namespace im::pages {
+class Watcher;
+}
+
 namespace im::server {
 
 // Loads what a config refers to (page stores, target addresses). Errors
@@ -99,7 +103,8 @@ private:
                                               std::uint64_t epoch, int group, std::size_t target);
     boost::asio::awaitable<void> passive_recovery(std::uint64_t epoch, int group, std::size_t target);
     boost::asio::awaitable<void> watch_pages(std::shared_ptr<const config::Config> config,
-                                             std::uint64_t epoch, std::size_t site);
+                                             std::uint64_t epoch, std::size_t site,
+                                             std::shared_ptr<pages::Watcher> watcher);
     boost::asio::awaitable<void> rotate_ticket_keys(std::shared_ptr<const config::Config> config,
                                                     std::uint64_t epoch);
     boost::asio::awaitable<void> watch_certificates(std::shared_ptr<const config::Config> config,
