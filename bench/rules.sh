@@ -25,6 +25,7 @@ OUT="${OUT:-$BENCH/results/rules-$(date -u +%Y%m%dT%H%M%SZ)}"
 RUN="$OUT/run"
 PAGES="$RUN/pages"
 CONFIGS="rules-1 rules-100-path rules-100-header"
+PAGE_ETAG=""  # render() fills it in; unused here
 mkdir -p "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$PAGES"
 [ -x "$INTERMISSION_BIN" ] || die "no binary at $INTERMISSION_BIN (bash scripts/build.sh release)"
 PORT=$(pick_port) || die "no free port"
