@@ -2,8 +2,6 @@
 request, durable across a kill -9, audited, refused without the right token,
 and harmless to requests in flight (100 toggles under wrk load)."""
 import json
-import os
-import re
 import shutil
 import signal
 import subprocess
@@ -11,6 +9,7 @@ import subprocess
 import pytest
 import requests
 
+from adminlib import start_wrk, wrk_result
 from conftest import BINARY, free_port, server_yaml, wait_until
 
 TOKEN = "ops-token-0123456789abcdef"
@@ -158,29 +157,15 @@ def _status(url):
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
 def test_hundred_toggles_under_load_only_200_and_503(site, tmp_path):
-    script = tmp_path / "statuses.lua"
-    script.write_text("""
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) counts = {} end
-function response(status, headers, body) counts[status] = (counts[status] or 0) + 1 end
-function done(summary, latency, requests)
-  for _, t in ipairs(threads) do
-    for s, n in pairs(t:get("counts")) do io.write(string.format("status %d %d\\n", s, n)) end
-  end
-end
-""")
-    load = subprocess.Popen(["wrk", "-t1", "-c32", "-d6s", "-s", str(script), site.url + "/"],
-                            stdout=subprocess.PIPE, text=True)
+    load = start_wrk(tmp_path, site.url + "/", seconds=6, connections=32)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {TOKEN}"
     for i in range(100):
         r = session.put(site.admin + "/v1/sites/www/maintenance", data=json.dumps({"on": i % 2 == 0}),
                         timeout=5)
         assert r.status_code == 200
-    out, _ = load.communicate(timeout=60)
+    out, statuses = wrk_result(load, timeout=60)
     assert "Socket errors" not in out, out
-    statuses = dict((int(s), int(n)) for s, n in re.findall(r"status (\d+) (\d+)", out))
     assert set(statuses) <= {200, 503}, statuses
     assert statuses.get(200, 0) > 0 and statuses.get(503, 0) > 0, statuses
 
