@@ -1,6 +1,7 @@
 // The pure parts of alerts: damping, transitions between site states, window boundaries,
 // payload text, and the `alerts` config section.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <filesystem>
@@ -254,7 +255,10 @@ TEST(AlertPayload, HeaderInjectionIsDefused) {
 namespace {
 
 config::LoadResult load(const std::string& alerts) {
-    const auto dir = std::filesystem::temp_directory_path() / "intermission-alerts-test";
+    // One folder per process: ctest runs tests in parallel, and a shared file could be read
+    // while another test rewrites it.
+    const auto dir = std::filesystem::temp_directory_path() /
+                     ("intermission-alerts-test-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "smtp-password") << "s3cret\n";
     const std::string yaml =
