@@ -3,9 +3,12 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
 #include <sys/resource.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <iostream>
 
 #include "config/config.hpp"
@@ -36,17 +39,46 @@ void set_log_level(const std::string& level) {
 }
 
 // Every client and upstream connection is a descriptor; the default soft
-// limit (1024) would cap a gateway far below what the machine can serve.
+// limit (1024) would cap a gateway far below what the machine can serve. So the
+// soft limit goes up to the hard one (as nginx's worker_rlimit_nofile); said at
+// debug level, and a failure is only a warning: the gateway serves what it can.
 void raise_descriptor_limit() {
     rlimit lim{};
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
-        lim.rlim_cur = lim.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &lim);
+    if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        spdlog::warn("cannot read the open-file limit (RLIMIT_NOFILE): {}", std::strerror(errno));
+        return;
     }
+    if (lim.rlim_cur >= lim.rlim_max) {
+        spdlog::debug("open-file limit (RLIMIT_NOFILE): {}, already the hard limit", lim.rlim_cur);
+        return;
+    }
+    const rlim_t before = lim.rlim_cur;
+    lim.rlim_cur = lim.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        spdlog::warn("cannot raise the open-file limit (RLIMIT_NOFILE) from {} to {}: {}", before,
+                     lim.rlim_max, std::strerror(errno));
+        return;
+    }
+    spdlog::debug("open-file limit (RLIMIT_NOFILE) raised from {} to {}", before, lim.rlim_cur);
+}
+
+// SIGHUP, SIGTERM and SIGINT are blocked from the first instruction of `serve`, before
+// any thread exists, so every thread inherits the blocked mask: one that comes while the
+// gateway starts waits, pending, instead of killing it with the default action. The
+// control thread unblocks each once its asio::signal_set is armed (Gateway::handle_signals,
+// handle_reload_signals): a signal that came early is delivered then, a SIGHUP becoming a
+// reload and a SIGTERM a drain. Worker threads keep them blocked and never take them.
+// Not for `check` and the CLI commands: there the default dispositions stay.
+void block_control_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&set, sig);
+    if (int err = pthread_sigmask(SIG_BLOCK, &set, nullptr); err != 0)
+        std::cerr << "intermission: cannot block SIGHUP/SIGTERM/SIGINT: " << std::strerror(err) << "\n";
 }
 
 int serve(const std::string& path, bool fresh_state) {
-    raise_descriptor_limit();
+    block_control_signals();  // first: no thread may start with them unblocked
     std::signal(SIGPIPE, SIG_IGN);  // a client gone mid-write is an error code, not a death
     im::server::Loaded deps;
     auto config = load_or_report(path, &deps);
@@ -55,6 +87,7 @@ int serve(const std::string& path, bool fresh_state) {
         return 2;
     }
     set_log_level(config->server.log_level);
+    raise_descriptor_limit();  // once logging is set up: it says what it did
     im::core::RuntimeState runtime;
     if (!fresh_state) {
         auto state = im::control::load_state(config->admin.state_file);

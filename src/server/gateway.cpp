@@ -1,8 +1,13 @@
 #include "server/gateway.hpp"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <initializer_list>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -26,6 +31,19 @@ using asio::ip::tcp;
 namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+
+// `serve` blocks SIGHUP, SIGTERM and SIGINT before any thread starts (src/main.cpp), so
+// none can kill the process with its default action while it starts. Each is unblocked
+// here, on the control thread, once the signal_set that handles it exists: asio's sigaction
+// handler is in place, and a signal that was pending is delivered at once (the signal_set
+// counts it until the next async_wait). The worker threads keep them blocked.
+void set_signal_mask(int how, std::initializer_list<int> signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : signals) sigaddset(&set, sig);
+    if (int err = pthread_sigmask(how, &set, nullptr); err != 0)
+        spdlog::error("pthread_sigmask: {}", std::strerror(err));
+}
 
 pages::StoreOptions store_options(const config::PageStore& p) {
     pages::StoreOptions o;
@@ -263,6 +281,8 @@ asio::awaitable<void> Gateway::watch_pages(std::shared_ptr<const config::Config>
 
 asio::awaitable<void> Gateway::handle_reload_signals() {
     asio::signal_set signals(control_, SIGHUP);
+    if (stopping_) co_return;  // an early SIGTERM got here first: drain_and_stop blocked it
+    set_signal_mask(SIG_UNBLOCK, {SIGHUP});  // armed: an early SIGHUP is a reload now
     while (!stopping_) {
         auto [ec, sig] = co_await signals.async_wait(nothrow);
         if (ec || stopping_) co_return;
@@ -273,6 +293,7 @@ asio::awaitable<void> Gateway::handle_reload_signals() {
 
 asio::awaitable<void> Gateway::handle_signals() {
     asio::signal_set signals(control_, SIGTERM, SIGINT);
+    set_signal_mask(SIG_UNBLOCK, {SIGTERM, SIGINT});  // armed: an early SIGTERM drains now
     auto [ec, sig] = co_await signals.async_wait(nothrow);
     if (ec) co_return;
     spdlog::info("signal {}: draining (up to {} ms), then exiting", sig,
@@ -282,6 +303,10 @@ asio::awaitable<void> Gateway::handle_signals() {
 
 asio::awaitable<void> Gateway::drain_and_stop() {
     stopping_ = true;
+    // Blocked again for the rest of the process's life: the signal_sets end with the drain
+    // (asio then restores the default actions), so a second SIGTERM or a SIGHUP while
+    // draining or exiting stays pending and is dropped at exit, instead of killing the process.
+    set_signal_mask(SIG_BLOCK, {SIGHUP, SIGTERM, SIGINT});
     for (auto& w : workers_) asio::post(w->io, [w = w.get()] { w->begin_drain(); });
     auto deadline = Clock::now() + config_->server.drain_timeout;
     asio::steady_timer timer(control_);

@@ -12,6 +12,7 @@ import requests
 from adminlib import TOKEN, admin_yaml, api, start_wrk, wrk_result, write_token
 from conftest import free_port, server_yaml, wait_until, write_tree
 from rawhttp import Conn
+from test_shutdown import serve_and_signal_early
 
 
 def config(port, admin_port, targets, rules="", listen_extra=(), maintenance=""):
@@ -248,3 +249,32 @@ def test_health_is_kept_across_a_reload_and_checks_go_on(tmp_path, backend_facto
     # The new config's checks run: the target comes back after the healthy threshold.
     assert wait_until(lambda: state() == "healthy", timeout=5)
     assert requests.get(gw.url + "/x", timeout=5).headers.get("X-Backend") == "app"
+
+
+def test_sighup_in_the_first_milliseconds_is_a_reload_not_a_death(tmp_path):
+    # Before the fix, a SIGHUP that came before the control loop had its signal_set killed
+    # the process (the default action of SIGHUP): a `systemctl reload` right after a start.
+    early = 0
+    for delay in (0, 0.001, 0.005) * 2:
+        port = free_port()
+        proc, unarmed = serve_and_signal_early(tmp_path, port, signal.SIGHUP, delay)
+        early += unarmed
+        log = tmp_path / f"early-{port}.log"
+        try:
+            reloaded = wait_until(lambda: proc.poll() is not None or "SIGHUP: reloading" in
+                                  log.read_text(errors="replace"), timeout=10)
+            assert proc.poll() is None, \
+                f"SIGHUP {delay * 1000:.0f} ms into start-up: exit code {proc.returncode}\n" \
+                + log.read_text(errors="replace")
+            assert reloaded, log.read_text(errors="replace")
+            assert wait_until(lambda: "reloaded " in log.read_text(errors="replace"), timeout=10)
+            r = requests.get(f"http://127.0.0.1:{port}/", timeout=5)
+            assert r.status_code == 200 and r.text == "ok"
+            assert proc.poll() is None
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=15) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert early > 0, "every SIGHUP came after the gateway was ready: nothing was tested"

@@ -1,6 +1,9 @@
-"""Slow clients are cut off by the client timeouts and never starve the others: 1,000
-connections that never finish their headers, header and body tricklers, idle connections,
-and clients that never read their (large) response."""
+"""Slow clients are cut off by the client timeouts and never starve the others: 1,000 at once
+of each kind (connections that never finish their headers, stalled request bodies, clients
+that never read their response, idle connections), each while a normal client keeps being
+served; and single header and body tricklers, a client that never reads a 200 MiB answer."""
+import errno
+import resource
 import selectors
 import socket
 import threading
@@ -13,15 +16,55 @@ from conftest import free_port, proxy_config, wait_until
 from rawhttp import Conn
 
 TIMEOUTS = "header: 1s, body: 1s, send: 1s, keepalive: 2s"
+# The 1,000-connection tests: the timeout that cuts them is SLOW seconds, long enough for all
+# 1,000 to be open at once (in batches, on a loaded 2-core machine) before the first is cut.
+SLOW = 3.0
+MASS_TIMEOUTS = "header: 3s, body: 3s, send: 3s, keepalive: 3s"
+N = 1000
+# A normal request starved by the slow ones would wait for them to be cut (SLOW); one this
+# far below says it was served meanwhile, with room for a loaded machine's stalls.
+NORMAL_BOUND = SLOW / 2
+
+
+@pytest.fixture(scope="module", autouse=True)
+def descriptors():
+    """This process holds the 1,000 client sockets, and the backends it starts inherit its
+    limit: the soft RLIMIT_NOFILE goes up to the hard one (the gateway raises its own)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError):
+        pass  # the tests that need many say so (the `many` fixture)
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.fixture
+def many():
+    """For the 1,000-connection tests: the gateway holds a client and an upstream socket
+    for each, and this process and the backend one each."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)  # raised to the hard limit
+    if 0 <= soft < 2 * N + 500:  # RLIM_INFINITY is -1
+        pytest.skip(f"the open-file limit (RLIMIT_NOFILE) is {soft}: too low for {N} connections")
+    return N
+
+
+def make_proxy(backend_factory, gateway_factory, timeouts):
+    app = backend_factory("app")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [app.address], server_timeouts=timeouts), port)
+    gw.app = app
+    return gw
 
 
 @pytest.fixture
 def proxy(backend_factory, gateway_factory):
-    app = backend_factory("app")
-    port = free_port()
-    gw = gateway_factory(proxy_config(port, [app.address], server_timeouts=TIMEOUTS), port)
-    gw.app = app
-    return gw
+    return make_proxy(backend_factory, gateway_factory, TIMEOUTS)
+
+
+@pytest.fixture
+def mass_proxy(backend_factory, gateway_factory):
+    return make_proxy(backend_factory, gateway_factory, MASS_TIMEOUTS)
 
 
 class Latency:
@@ -54,6 +97,58 @@ class Latency:
         self.thread.join()
 
 
+def open_many(socks, port, n, first_bytes=None, setup=None, batch=100):
+    """Opens n connections to the gateway, `batch` at a time: each batch is connected (and
+    has sent first_bytes(i), if given) before the next starts, so that a busy machine's listen
+    queue never overflows. Appends the sockets to `socks` (the caller closes them) and
+    returns {socket: time its first bytes were sent}."""
+    sent = {}
+    for start in range(0, n, batch):
+        group = []
+        for i in range(start, min(n, start + batch)):
+            s = socket.socket()
+            socks.append(s)
+            if setup:
+                setup(s)
+            s.setblocking(False)
+            s.connect_ex(("127.0.0.1", port))
+            group.append((i, s))
+        sel = selectors.DefaultSelector()
+        for _, s in group:
+            sel.register(s, selectors.EVENT_WRITE)
+        deadline = time.monotonic() + 10
+        left = len(group)
+        while left and time.monotonic() < deadline:
+            for key, _ in sel.select(timeout=0.5):
+                sel.unregister(key.fileobj)
+                left -= 1
+        sel.close()
+        assert left == 0, f"{left} connections not established after 10 s"
+        for i, s in group:
+            err = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            assert err == 0, f"connection {i}: {errno.errorcode.get(err, err)}"
+            s.settimeout(10)
+            if first_bytes:
+                s.sendall(first_bytes(i))
+            sent[s] = time.monotonic()
+    return sent
+
+
+def served_while_connected(gw, baseline, n, path="/x"):
+    """While all n slow connections are open (the gateway holds a descriptor for each), a
+    normal client gets 10 answers in a row, each well within the slow ones' timeout."""
+    assert wait_until(lambda: gw.fd_count() >= baseline + n, timeout=10), \
+        f"the gateway holds {gw.fd_count() - baseline} descriptors more, not {n}: not all accepted"
+    for _ in range(10):
+        t0 = time.monotonic()
+        r = requests.get(gw.url + path, timeout=10)
+        took = time.monotonic() - t0
+        assert r.status_code == 200, r.status_code
+        assert took < NORMAL_BOUND, f"a normal request took {took:.2f}s among {n} slow ones"
+    held = gw.fd_count() - baseline
+    assert held >= n, f"only {held} of the {n} slow connections were still open: check too late"
+
+
 def wait_closed(socks, timeout):
     """Waits until every socket is closed by the peer; returns {sock: (time closed, data)}."""
     sel = selectors.DefaultSelector()
@@ -82,28 +177,28 @@ def wait_closed(socks, timeout):
     return closed
 
 
-def test_1000_connections_that_never_finish_their_headers(proxy):
+def test_1000_connections_that_never_finish_their_headers(mass_proxy, many):
+    proxy = mass_proxy
+    baseline = proxy.fd_count()
     socks = []
     try:
         with Latency(proxy) as normal:
-            t0 = time.monotonic()
-            for i in range(1000):
-                s = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
-                s.sendall(f"GET /never/{i} HTTP/1.1\r\nHost: a\r\nX-Partial: ".encode())
-                socks.append(s)
-            opened = time.monotonic() - t0
-            closed = wait_closed(socks, timeout=1.0 + opened + 4.0)
-        assert len(closed) == 1000, f"{1000 - len(closed)} stalled connections still open"
-        first = min(t for t, _ in closed.values()) - t0
-        last = max(t for t, _ in closed.values()) - t0
-        assert first >= 0.8, f"cut after {first:.2f}s, before the 1 s header timeout"
-        assert last <= opened + 3.0, f"last one cut after {last:.2f}s"
+            sent = open_many(socks, proxy.port, many,
+                             lambda i: f"GET /never/{i} HTTP/1.1\r\nHost: a\r\nX-Partial: ".encode())
+            served_while_connected(proxy, baseline, many)
+            closed = wait_closed(socks, timeout=max(sent.values()) - time.monotonic() + SLOW + 6)
+        assert len(closed) == many, f"{many - len(closed)} stalled connections still open"
+        # `header` counts from each connection's first byte; cut no earlier, and not much later.
+        early = min(t - sent[s] for s, (t, _) in closed.items())
+        assert early >= SLOW - 0.2, f"cut {early:.2f}s after its first byte: header timeout is {SLOW}s"
         answers = {d[:12] for _, d in closed.values()}
         assert answers <= {b"", b"HTTP/1.1 408"}, answers
         # Meanwhile the normal client was served, and fast.
         assert not normal.errors, normal.errors[:5]
         assert len(normal.times) >= 5
-        assert max(normal.times) < 0.5, f"normal requests took up to {max(normal.times):.2f}s"
+        assert max(normal.times) < NORMAL_BOUND, f"normal requests took up to {max(normal.times):.2f}s"
+        assert wait_until(lambda: proxy.fd_count() <= baseline + 4, timeout=5), \
+            proxy.fd_count() - baseline
     finally:
         for s in socks:
             s.close()
@@ -140,23 +235,29 @@ def test_header_trickler_is_cut_at_the_header_timeout(proxy):
         assert 0.8 <= cut <= 2.5, cut
 
 
-def test_idle_connections_are_closed_after_keepalive_timeout(proxy):
-    socks = [socket.create_connection(("127.0.0.1", proxy.port)) for _ in range(200)]
-    # One connection that did a request first, then went idle.
-    used = Conn(proxy.port)
-    used.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
-    assert used.read_response().status == 200
-    t0 = time.monotonic()
+def test_1000_idle_connections_are_closed_after_keepalive_timeout(backend_factory,
+                                                                 gateway_factory, many):
+    # header: 1s, keepalive: 3s: a connection that never sent a byte is idle, not a slow head.
+    proxy = make_proxy(backend_factory, gateway_factory, "header: 1s, body: 1s, send: 1s, keepalive: 3s")
+    baseline = proxy.fd_count()
+    socks = []
     try:
-        closed = wait_closed(socks + [used.sock], timeout=6)
-        assert len(closed) == 201
-        first = min(t for t, _ in closed.values()) - t0
-        assert first >= 1.5, f"idle connection closed after {first:.2f}s (keepalive: 2s)"
+        opened = open_many(socks, proxy.port, many)
+        # One connection that did a request first, then went idle.
+        used = Conn(proxy.port)
+        socks.append(used.sock)
+        used.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert used.read_response().status == 200
+        opened[used.sock] = time.monotonic()
+        served_while_connected(proxy, baseline, many + 1)
+        closed = wait_closed(socks, timeout=SLOW + 6)
+        assert len(closed) == many + 1, f"{many + 1 - len(closed)} idle connections still open"
+        early = min(t - opened[s] for s, (t, _) in closed.items())
+        assert early >= SLOW - 0.2, f"idle connection closed after {early:.2f}s (keepalive: {SLOW}s)"
         assert all(d in (b"",) or d.startswith(b"HTTP/1.1 408") for _, d in closed.values())
     finally:
         for s in socks:
             s.close()
-        used.close()
 
 
 def test_body_trickler_is_cut_off(proxy):
@@ -252,7 +353,8 @@ def test_client_that_never_reads_is_cut_by_the_send_timeout(proxy):
         s.close()
 
 
-def test_many_clients_that_never_read_do_not_starve_others(backend_factory, gateway_factory):
+def test_1000_clients_that_never_read_do_not_starve_others(backend_factory, gateway_factory,
+                                                           many):
     # The big responses come from their own backend, so that the normal client's latency
     # measures the gateway, not a busy test backend.
     big, app = backend_factory("big"), backend_factory("app")
@@ -262,7 +364,7 @@ server:
   workers: 2
   listen: ["127.0.0.1:{port}"]
   access_log: "off"
-  timeouts: {{{TIMEOUTS}}}
+  timeouts: {{{MASS_TIMEOUTS}}}
 target_groups:
   big:
     targets: ["{big.address}"]
@@ -276,19 +378,28 @@ sites:
         forward: big
     default_action: {{forward: app}}
 """, port)
+    # Each answer is far more than what a stalled connection takes in: 64 KiB of the relay's
+    # buffer, and the kernel's. The client's small MSS keeps the gateway's send buffer to it
+    # near 100 KiB (on loopback it would grow to 4 MiB, the whole answer), and the 1,000
+    # answers' bytes within what the kernel lets TCP buffers hold.
+    n = 384 << 10
+
+    def never_reads(s):
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 1024)
+
     baseline = proxy.fd_count()
     socks = []
     try:
         with Latency(proxy) as normal:
-            for i in range(200):
-                socks.append(never_reading_client(proxy.port, f"/bytes/{8 << 20}"))
-            # send: 1s. Once the gateway has cut them all, it holds no socket for them (client
-            # or upstream). What the kernel still has queued may trickle out after the close,
-            # so this is judged on the gateway's descriptors, not on what the clients read.
-            # A relay notices its client is gone on its next write, which waits for the next
-            # piece from the (single-process, 200-stream) test backend: on a loaded 2-core
-            # machine that can take seconds, hence the generous bound.
-            cut = wait_until(lambda: proxy.fd_count() <= baseline + 4, timeout=20)
+            open_many(socks, port, many, lambda i: f"GET /bytes/{n} HTTP/1.1\r\nHost: a\r\n\r\n"
+                      .encode(), setup=never_reads)
+            served_while_connected(proxy, baseline, many)
+            # send: 3s. Once the gateway has cut them all, it holds no socket for them (client
+            # or upstream). A relay notices its client is gone on its next write, which may
+            # wait for the next piece from the (single-process, 1,000-stream) test backend: on
+            # a loaded 2-core machine that can take seconds, hence the generous bound.
+            cut = wait_until(lambda: proxy.fd_count() <= baseline + 4, timeout=SLOW + 30)
         if not cut:
             socks_now = proxy.sockets()
             clients = sum(1 for l, r, st in socks_now if l == port and st != 10)
@@ -297,33 +408,69 @@ sites:
                         f"{clients} client and {upstreams} upstream connections; big backend "
                         f"saw {big.stats()['requests']} requests")
         # They were real requests in flight: every one reached the backend.
-        assert big.stats()["requests"] == 200
+        assert big.stats()["requests"] == many
         assert not normal.errors, normal.errors[:5]
-        assert max(normal.times) < 1.0, f"normal requests took up to {max(normal.times):.2f}s"
+        assert max(normal.times) < NORMAL_BOUND, f"normal requests took up to {max(normal.times):.2f}s"
+        # Cut, not finished: what was queued for them trickles out, then the end; never all.
+        closed = wait_closed(socks, timeout=15)
+        assert len(closed) == many, f"{many - len(closed)} client sockets not ended by the gateway"
+        most = max(len(d) for _, d in closed.values())
+        assert most < n, f"a client got {most} bytes: the whole answer, not cut by the send timeout"
     finally:
         for s in socks:
             s.close()
     assert proxy.alive()
 
 
-def test_many_stalled_bodies_are_cut_and_release_everything(proxy):
+def test_1000_stalled_bodies_are_cut_and_release_everything(mass_proxy, many):
+    proxy = mass_proxy
     baseline = proxy.fd_count()
     socks = []
     try:
         with Latency(proxy) as normal:
-            t0 = time.monotonic()
-            for i in range(300):
-                s = socket.create_connection(("127.0.0.1", proxy.port), timeout=5)
-                s.sendall(f"POST /sink/{i} HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n"
-                          .encode() + b"b" * 100)
-                socks.append(s)
-            closed = wait_closed(socks, timeout=time.monotonic() - t0 + 4)
-            assert len(closed) == 300, f"{300 - len(closed)} stalled bodies still open"
+            last = open_many(socks, proxy.port, many, lambda i: (
+                f"POST /sink/{i} HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n"
+                .encode() + b"b" * 100))
+            served_while_connected(proxy, baseline, many)
+            # A trickle: another piece on each, which restarts its `body` timeout (between two
+            # reads). Only where the first piece is recent enough that the gateway cannot have
+            # cut it yet: a piece sent after the cut would spoil the measure below.
+            for s in socks:
+                if time.monotonic() - last[s] < SLOW / 2:
+                    s.sendall(b"c" * 100)
+                    last[s] = time.monotonic()
+            closed = wait_closed(socks, timeout=max(last.values()) - time.monotonic() + SLOW + 6)
+            assert len(closed) == many, f"{many - len(closed)} stalled bodies still open"
+            early = min(t - last[s] for s, (t, _) in closed.items())
+            assert early >= SLOW - 0.2, f"cut {early:.2f}s after its last piece (body: {SLOW}s)"
             # Client and upstream sockets of the stalled requests are all released.
-            assert wait_until(lambda: proxy.fd_count() <= baseline + 4, timeout=3), \
+            assert wait_until(lambda: proxy.fd_count() <= baseline + 4, timeout=10), \
                 proxy.fd_count() - baseline
         assert not normal.errors, normal.errors[:5]
-        assert max(normal.times) < 0.5, f"normal requests took up to {max(normal.times):.2f}s"
+        assert max(normal.times) < NORMAL_BOUND, f"normal requests took up to {max(normal.times):.2f}s"
     finally:
         for s in socks:
             s.close()
+
+
+def test_gateway_raises_its_open_file_limit_to_the_hard_one(backend_factory, gateway_factory):
+    # Started with the usual soft limit (1024), as from a shell: a gateway that kept it could
+    # not hold even the 1,000 connections above (each proxied one is two descriptors).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    low = 1024
+    if hard != resource.RLIM_INFINITY and hard <= low:
+        pytest.skip(f"the hard open-file limit is {hard}: nothing to raise")
+    app = backend_factory("app")
+    port = free_port()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+    try:
+        gw = gateway_factory(proxy_config(port, [app.address],
+                                          server_extra="  log_level: debug\n"), port)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    with open(f"/proc/{gw.pid}/limits") as f:
+        line = next(line for line in f if line.startswith("Max open files"))
+    gw_soft, gw_hard = line.split()[3:5]
+    assert gw_soft == gw_hard, line
+    assert f"open-file limit (RLIMIT_NOFILE) raised from {low} to {gw_hard}" in gw.log_text()
+    assert requests.get(gw.url + "/x", timeout=5).status_code == 200
