@@ -50,10 +50,21 @@ struct ClientTimeouts {
     Duration keepalive = 60s;  // idle time between two requests
 };
 
+// HTTP/2 on client connections (upstreams stay HTTP/1.1).
+struct Http2 {
+    bool enabled = true;     // HTTPS listeners offer ALPN h2 before http/1.1
+    bool cleartext = false;  // plain listeners also take h2c with prior knowledge
+    std::uint32_t max_concurrent_streams = 128;
+    std::uint32_t initial_window_size = 256 * 1024;  // per stream: what a client may send unread
+    std::uint32_t max_frame_size = 16 * 1024;
+    std::size_t max_header_list_size = 0;  // 0 = limits.max_header_bytes
+};
+
 struct Server {
     unsigned workers = 0;  // event loops; 0 = one per core
     std::vector<Address> listen;
     Limits limits;
+    Http2 http2;
     ClientTimeouts timeouts;
     Duration drain_timeout = 10s;      // on SIGTERM, how long in-flight requests may finish
     std::string access_log = "stderr";  // a file path, "stderr", "stdout" or "off"

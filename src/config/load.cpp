@@ -85,6 +85,24 @@ void read_limits(Reader& r, const Entry& entry, Limits& limits) {
         });
 }
 
+void read_http2(Reader& r, const Entry& entry, Http2& h2) {
+    r.fields(
+        entry,
+        {
+            {"enabled", [&](const Entry& e) { r.boolean(e, h2.enabled); }},
+            {"cleartext", [&](const Entry& e) { r.boolean(e, h2.cleartext); }},
+            {"max_concurrent_streams",
+             [&](const Entry& e) { r.integer(e, h2.max_concurrent_streams, 1, 100000); }},
+            // The bounds are the protocol's (RFC 9113 §6.5.2).
+            {"initial_window_size",
+             [&](const Entry& e) { r.size(e, h2.initial_window_size, 1, (1u << 31) - 1); }},
+            {"max_frame_size",
+             [&](const Entry& e) { r.size(e, h2.max_frame_size, 16384, (1u << 24) - 1); }},
+            {"max_header_list_size",
+             [&](const Entry& e) { r.size(e, h2.max_header_list_size, 0, 1u << 24); }},
+        });
+}
+
 void read_client_timeouts(Reader& r, const Entry& entry, ClientTimeouts& t) {
     r.fields(entry, {
                         {"header", [&](const Entry& e) { r.duration(e, t.header); }},
@@ -129,6 +147,7 @@ void read_server(Reader& r, const Entry& entry, Server& server) {
                  read_listen(r, e, server.listen);
              }},
             {"limits", [&](const Entry& e) { read_limits(r, e, server.limits); }},
+            {"http2", [&](const Entry& e) { read_http2(r, e, server.http2); }},
             {"timeouts", [&](const Entry& e) { read_client_timeouts(r, e, server.timeouts); }},
             {"drain_timeout", [&](const Entry& e) { r.duration(e, server.drain_timeout, true); }},
             {"access_log", [&](const Entry& e) { read_access_log(r, e, server.access_log); }},

@@ -73,8 +73,9 @@ class Reader {
     void boolean(const Entry& entry, bool& out);
     // Durations must be above zero unless `allow_zero`.
     void duration(const Entry& entry, Duration& out, bool allow_zero = false);
+    // A size from `min` to `max` bytes (0: as much as T holds).
     template <typename T>
-    void size(const Entry& entry, T& out, std::uint64_t min = 0);
+    void size(const Entry& entry, T& out, std::uint64_t min = 0, std::uint64_t max = 0);
     template <typename T>
     void integer(const Entry& entry, T& out, std::int64_t min, std::int64_t max);
     // host:port; with `allow_scheme` also http://host:port and https://host:port (tls set).
@@ -107,8 +108,9 @@ class Reader {
 };
 
 template <typename T>
-void Reader::size(const Entry& entry, T& out, std::uint64_t min) {
-    if (auto v = size_value(entry, min, std::numeric_limits<T>::max())) out = static_cast<T>(*v);
+void Reader::size(const Entry& entry, T& out, std::uint64_t min, std::uint64_t max) {
+    if (max == 0) max = std::numeric_limits<T>::max();
+    if (auto v = size_value(entry, min, max)) out = static_cast<T>(*v);
 }
 
 template <typename T>

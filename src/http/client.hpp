@@ -25,7 +25,10 @@ struct Client {
     server::Worker& worker;
     boost::asio::ip::tcp::socket socket;
     std::unique_ptr<tls::TlsStream> tls;  // set on an HTTPS listener, after the handshake
-    tls::Channel channel() { return {&socket, tls.get()}; }
+    tls::Pipe* pipe = nullptr;            // set for an HTTP/2 stream (no socket of its own)
+    bool secure = false;                  // came over TLS (X-Forwarded-Proto, HSTS, redirects)
+    bool http2 = false;                   // an HTTP/2 stream (for the access log)
+    tls::Channel channel() { return {&socket, tls.get(), pipe}; }
     Stamp stamp() const;  // Date and connection_headers, for every answer
     // Header lines every answer on this connection carries (HSTS on HTTPS).
     std::string_view connection_headers;

@@ -16,6 +16,7 @@
 #include "pages/path.hpp"
 #include "http/answers.hpp"
 #include "http/client.hpp"
+#include "http/h2.hpp"
 #include "http/request_body.hpp"
 #include "observe/metrics.hpp"
 #include "server/worker.hpp"
@@ -99,6 +100,7 @@ void log_access(Client& c, std::string_view site, int status, std::uint64_t byte
     // The bypass URL carries a secret token: its query never reaches the log.
     r.target = c.redact_query ? c.request.path : c.request.target;
     r.minor_version = c.request.minor_version;
+    r.http2 = c.http2;
     r.status = status;
     r.bytes_sent = bytes;
     r.upstream = upstream;
@@ -279,7 +281,7 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
     auto start = c.worker.access_log.enabled() ? Clock::now() : Clock::time_point{};
     c.redact_query = false;
     const auto& server = server_config(c);
-    c.connection_headers = c.tls ? std::string_view(c.worker.snapshot()->https_headers) : std::string_view();
+    c.connection_headers = c.secure ? std::string_view(c.worker.snapshot()->https_headers) : std::string_view();
     Limits limits{server.limits.max_header_bytes, server.limits.max_headers};
     int bad = parse_request(c.in.view().substr(0, static_cast<std::size_t>(end)), limits, c.request);
     core::Visitor visitor;
@@ -291,7 +293,7 @@ asio::awaitable<bool> serve_request(Client& c, long end) {
         co_return false;
     }
     c.in.consume(static_cast<std::size_t>(end));
-    if (!c.tls && redirects_to_https(c)) {
+    if (!c.secure && redirects_to_https(c)) {
         int status = answer_https_redirect(c);
         log_access(c, "-", status, 0, {}, -1, start);
         count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::redirect, status,
@@ -366,12 +368,45 @@ void set_peer(Client& c) {
     }
 }
 
+// A refused head: the answer, the log line and the count, before the connection closes.
+void refuse(Client& c, int status, std::uint64_t bytes_in) {
+    append_error(c.out, status, true, c.stamp());
+    c.request.clear();  // nothing of it was parsed: logged without method and target
+    log_access(c, "-", status, 0, {}, -1, Clock::now());
+    count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, status, bytes_in, 0);
+}
+
+// ALPN chose HTTP/2 during the handshake.
+bool negotiated_h2(const Client& c) {
+    const unsigned char* protocol = nullptr;
+    unsigned int length = 0;
+    SSL_get0_alpn_selected(c.tls->native_handle(), &protocol, &length);
+    return length == 2 && protocol[0] == 'h' && protocol[1] == '2';
+}
+
+// A plain connection that opens with the HTTP/2 preface, where h2c is on.
+bool opens_h2c(const Client& c) {
+    return c.worker.snapshot()->config->server.http2.cleartext && c.in.view().starts_with(kH2PrefaceStart);
+}
+
 }  // namespace
 
 Client::Client(server::Worker& w, tcp::socket s, std::size_t buffer_bytes)
     : worker(w), socket(std::move(s)), guard(w.watchdog, socket), in(buffer_bytes) {}
 
 Stamp Client::stamp() const { return {worker.date.value(), connection_headers}; }
+
+asio::awaitable<void> serve_stream(Client& c, int refuse_status) {
+    if (refuse_status) {
+        refuse(c, refuse_status, 0);
+    } else {
+        bool timed_out = false;
+        long end = co_await read_head(c, timed_out);
+        if (end > 0) co_await serve_request(c, end);
+        else refuse(c, end == -431 ? 431 : 400, c.in.size());
+    }
+    co_await flush(c);
+}
 
 asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket, bool https) {
     ClientCount count(worker);
@@ -383,21 +418,25 @@ asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket, b
     if (https) {
         certificates = worker.snapshot()->tls->certificates;
         if (!certificates || !co_await tls_handshake(c, *certificates)) co_return;
+        c.secure = true;
+        if (negotiated_h2(c)) {
+            co_await serve_http2(c);
+            co_return;
+        }
     }
-    while (true) {
+    for (bool first = true;; first = false) {
         bool timed_out = false;
         long end = co_await read_head(c, timed_out);
         if (end == 0) {
             if (timed_out) append_error(c.out, 408, true, c.stamp());
             break;
         }
+        if (first && !https && opens_h2c(c)) {
+            co_await serve_http2(c);
+            co_return;
+        }
         if (end < 0) {
-            int status = end == -431 ? 431 : 400;
-            append_error(c.out, status, true, c.stamp());
-            c.request.clear();  // nothing of it was parsed: logged without method and target
-            log_access(c, "-", status, 0, {}, -1, Clock::now());
-            count_request(c, *worker.snapshot(), -1, observe::RequestAction::refused, status,
-                          c.in.size(), 0);
+            refuse(c, end == -431 ? 431 : 400, c.in.size());
             break;
         }
         if (!co_await serve_request(c, end)) break;

@@ -28,7 +28,7 @@ void append_access_line(std::string& out, std::string_view timestamp, const Acce
     append_escaped(out, r.method);
     out.push_back(' ');
     append_escaped(out, r.target);
-    out.append(r.minor_version == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
+    out.append(r.http2 ? " HTTP/2.0\" " : r.minor_version == 0 ? " HTTP/1.0\" " : " HTTP/1.1\" ");
     fmt::format_to(std::back_inserter(out), "{} {} target={}", r.status, r.bytes_sent,
                    r.upstream.empty() ? std::string_view("-") : r.upstream);
     if (r.upstream_ms >= 0) fmt::format_to(std::back_inserter(out), " upstream_ms={:.3f}", r.upstream_ms);

@@ -16,6 +16,7 @@ struct AccessRecord {
     std::string_view method;
     std::string_view target;
     int minor_version = 1;
+    bool http2 = false;  // the request came on an HTTP/2 stream
     int status = 0;
     std::uint64_t bytes_sent = 0;  // response body bytes
     std::string_view upstream;     // target address, "-" when none

@@ -111,7 +111,7 @@ Loaded load_dependencies(const config::Config& config) {
 std::shared_ptr<const core::TlsView> load_tls(const config::Config& config, std::vector<std::string>& errors) {
     auto view = std::make_shared<core::TlsView>();
     if (config.tls.enabled) {
-        auto loaded = tls::CertificateStore::load(config.tls, config.source);
+        auto loaded = tls::CertificateStore::load(config.tls, config.source, config.server.http2.enabled);
         errors.insert(errors.end(), loaded.errors.begin(), loaded.errors.end());
         view->certificates = std::move(loaded.store);
     }

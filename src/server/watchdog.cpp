@@ -14,6 +14,11 @@ void Guard::arm(std::chrono::milliseconds timeout) {
     expired_ = false;
 }
 
+void Guard::close() {
+    boost::system::error_code ignored;
+    socket_->close(ignored);
+}
+
 void Watchdog::link(Guard& g) {
     g.next_ = head_;
     if (head_) head_->prev_ = &g;
@@ -35,8 +40,8 @@ void Watchdog::tick(Clock::time_point now) {
         if (g->deadline_ <= now && !g->expired_) {
             g->expired_ = true;
             g->deadline_ = Clock::time_point::max();
-            boost::system::error_code ignored;
-            g->socket_->close(ignored);
+            if (g->target_) g->target_->on_timeout();
+            else g->close();
         }
     }
 }
@@ -47,11 +52,15 @@ namespace im::server {
 
 void Watchdog::close_idle() {
     for (Guard* g = head_; g != nullptr; g = g->next_) {
-        if (g->idle_) {
-            boost::system::error_code ignored;
-            g->socket_->close(ignored);
-        }
+        if (!g->idle_) continue;
+        if (g->target_) g->target_->on_drain();
+        else g->close();
     }
+}
+
+void Watchdog::reloaded() {
+    for (Guard* g = head_; g != nullptr; g = g->next_)
+        if (g->target_) g->target_->on_reload();
 }
 
 }  // namespace im::server

@@ -12,6 +12,18 @@ using Clock = std::chrono::steady_clock;
 
 class Watchdog;
 
+// What a deadline ends when it is not a socket (an HTTP/2 stream), or a
+// connection that shuts down in its own way (an HTTP/2 connection's GOAWAY).
+class Closable {
+public:
+    virtual void on_timeout() = 0;  // the deadline passed
+    virtual void on_drain() = 0;    // shutdown: an idle connection goes now
+    virtual void on_reload() {}     // the config changed under a long-lived connection
+
+protected:
+    ~Closable() = default;
+};
+
 // A socket under watch. Linked into its worker's Watchdog for its lifetime;
 // when its deadline passes the socket is closed, which fails the pending
 // operation, and `expired` tells the owner it was a timeout.
@@ -27,6 +39,7 @@ public:
     bool expired() const { return expired_; }
     void reset() { expired_ = false; }
     void retarget(boost::asio::ip::tcp::socket& socket) { socket_ = &socket; }
+    void retarget(Closable& target) { target_ = &target; }
     // An idle connection (between requests) may be closed at once on shutdown.
     void set_idle(bool idle) { idle_ = idle; }
 
@@ -34,6 +47,8 @@ private:
     friend class Watchdog;
     Watchdog& dog_;
     boost::asio::ip::tcp::socket* socket_;
+    Closable* target_ = nullptr;  // when set, a timeout or drain goes to it instead of the socket
+    void close();
     Clock::time_point deadline_ = Clock::time_point::max();
     bool expired_ = false;
     bool idle_ = false;
@@ -48,6 +63,7 @@ public:
     void tick(Clock::time_point now);  // closes the sockets whose deadline passed
     std::size_t size() const { return size_; }
     void close_idle();  // graceful shutdown: idle keep-alive connections go now
+    void reloaded();    // tells long-lived connections (HTTP/2) that the config changed
 
 private:
     friend class Guard;

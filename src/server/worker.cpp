@@ -115,7 +115,10 @@ void Worker::publish(std::shared_ptr<const core::Snapshot> snapshot) {
     if (snapshot_ && snapshot_->health != snapshot->health) pools.forget_local_failures();
     // A drained target gets no new requests: its idle connections have no use.
     if (!snapshot_ || snapshot_->drained != snapshot->drained) pools.close_idle_to(*snapshot->drained);
+    bool reloaded = snapshot_ && snapshot_->config != snapshot->config;
     snapshot_ = std::move(snapshot);
+    // HTTP/2 connections outlive many requests: GOAWAY makes their clients reconnect to the new config.
+    if (reloaded) watchdog.reloaded();
 }
 
 void Worker::begin_drain() {

@@ -69,11 +69,14 @@ int on_ticket(SSL*, unsigned char* name, unsigned char* iv, EVP_CIPHER_CTX* ciph
     return k == &ring->current ? 1 : 2;
 }
 
+// `offer_h2` (the callback's argument): h2 first, then http/1.1; else http/1.1 only.
 int on_alpn(SSL*, const unsigned char** out, unsigned char* out_len, const unsigned char* in,
-            unsigned int in_len, void*) {
-    static const unsigned char kOurs[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+            unsigned int in_len, void* offer_h2) {
+    static const unsigned char kBoth[] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    const unsigned char* ours = offer_h2 ? kBoth : kBoth + 3;
+    unsigned int ours_len = offer_h2 ? sizeof kBoth : sizeof kBoth - 3;
     unsigned char* chosen = nullptr;
-    if (SSL_select_next_proto(&chosen, out_len, kOurs, sizeof kOurs, in, in_len) != OPENSSL_NPN_NEGOTIATED)
+    if (SSL_select_next_proto(&chosen, out_len, ours, ours_len, in, in_len) != OPENSSL_NPN_NEGOTIATED)
         return SSL_TLSEXT_ERR_NOACK;  // no common protocol: go on without ALPN (HTTP/1.1)
     *out = chosen;
     return SSL_TLSEXT_ERR_OK;
@@ -124,13 +127,14 @@ std::vector<std::string> dns_names(X509* cert) {
     return names;
 }
 
-void apply_protocol_options(SSL_CTX* ctx, const config::Tls& tls) {
+void apply_protocol_options(SSL_CTX* ctx, const config::Tls& tls, bool offer_h2) {
     SSL_CTX_set_min_proto_version(ctx, tls.min_version);
     SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
     SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
     if (tls.session_tickets) SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, on_ticket);
     else SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
-    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, nullptr);
+    // Any non-null pointer says yes: the callback only tests it.
+    SSL_CTX_set_alpn_select_cb(ctx, on_alpn, offer_h2 ? ctx : nullptr);
 }
 
 // Loaded apart from the context so that "not a key" and "another certificate's key" say so.
@@ -170,7 +174,8 @@ void rotate_ticket_keys() {
     g_tickets.store(std::move(next));
 }
 
-CertificateStore::Loaded CertificateStore::load(const config::Tls& tls, const std::filesystem::path& source) {
+CertificateStore::Loaded CertificateStore::load(const config::Tls& tls, const std::filesystem::path& source,
+                                                bool offer_h2) {
     Loaded out;
     auto store = std::shared_ptr<CertificateStore>(new CertificateStore());
     store->reject_unknown_ = tls.reject_unknown_names;
@@ -206,7 +211,7 @@ CertificateStore::Loaded CertificateStore::load(const config::Tls& tls, const st
             out.errors.push_back(where + "no usable cipher in tls.ciphers '" + ciphers + "': " + openssl_errors());
             continue;
         }
-        apply_protocol_options(ctx, tls);
+        apply_protocol_options(ctx, tls, offer_h2);
         const std::size_t index = store->contexts_.size();
         for (const auto& name : info.names) {
             if (name.starts_with("*.")) store->wildcards_.emplace_back(name.substr(1), index);

@@ -28,7 +28,8 @@ public:
         std::vector<std::string> errors;                // each names the file
     };
     // Errors start with "file:line:column: " of the certificate in `source`.
-    static Loaded load(const config::Tls& tls, const std::filesystem::path& source);
+    // `offer_h2`: ALPN offers h2 before http/1.1.
+    static Loaded load(const config::Tls& tls, const std::filesystem::path& source, bool offer_h2);
 
     // The context every handshake starts with: the default certificate, and
     // the callbacks that switch to the certificate for the client's name.

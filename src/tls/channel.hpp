@@ -9,6 +9,8 @@
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/container/small_vector.hpp>
+#include <span>
 #include <tuple>
 
 namespace im::tls {
@@ -16,13 +18,26 @@ namespace im::tls {
 using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
 using IoResult = std::tuple<boost::system::error_code, std::size_t>;
 
+// The bytes of one exchange that is not a connection of its own: an HTTP/2
+// stream, which the request phases see as one HTTP/1.1 request and answer.
+class Pipe {
+public:
+    virtual boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer) = 0;
+    virtual boost::asio::awaitable<IoResult> write(std::span<const boost::asio::const_buffer> buffers) = 0;
+
+protected:
+    ~Pipe() = default;
+};
+
 struct Channel {
     boost::asio::ip::tcp::socket* socket;
     TlsStream* tls;  // null: plain TCP
+    Pipe* pipe = nullptr;  // set: neither (an HTTP/2 stream)
 
     template <class Buffers>
     boost::asio::awaitable<IoResult> read_some(const Buffers& buffers) const {
         constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+        if (pipe) co_return co_await pipe->read_some(*boost::asio::buffer_sequence_begin(buffers));
         if (tls) co_return co_await tls->async_read_some(buffers, nothrow);
         co_return co_await socket->async_read_some(buffers, nothrow);
     }
@@ -30,6 +45,11 @@ struct Channel {
     template <class Buffers>
     boost::asio::awaitable<IoResult> write(const Buffers& buffers) const {
         constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+        if (pipe) {
+            boost::container::small_vector<boost::asio::const_buffer, 4> parts(
+                boost::asio::buffer_sequence_begin(buffers), boost::asio::buffer_sequence_end(buffers));
+            co_return co_await pipe->write(parts);
+        }
         if (tls) co_return co_await boost::asio::async_write(*tls, buffers, nothrow);
         co_return co_await boost::asio::async_write(*socket, buffers, nothrow);
     }

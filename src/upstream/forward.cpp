@@ -208,7 +208,7 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
         }
         server::Guard ug(c.worker.watchdog, conn->socket);
         head.clear();
-        build_request_head(head, c.request, ForwardContext{c.peer, c.tls ? "https" : "http", r.target});
+        build_request_head(head, c.request, ForwardContext{c.peer, c.secure ? "https" : "http", r.target, c.http2});
         ug.arm(g.timeouts.idle);
         auto [ec, n] = co_await conn->channel().write(asio::buffer(head));
         Failure f = ec ? io_failure(ug) : Failure::none;

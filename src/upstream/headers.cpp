@@ -83,7 +83,9 @@ void build_request_head(std::string& out, const http::Request& req, const Forwar
     append_list_field(out, req.headers, "X-Forwarded-For", ctx.client_ip);
     append_field(out, "X-Forwarded-Proto", ctx.proto);
     append_field(out, "X-Forwarded-Host", host);
-    append_list_field(out, req.headers, "Via", req.minor_version == 0 ? "1.0 intermission" : kVia);
+    // Via names the protocol the request came with (RFC 9110 §7.6.3).
+    std::string_view via = ctx.http2 ? "2 intermission" : req.minor_version == 0 ? "1.0 intermission" : kVia;
+    append_list_field(out, req.headers, "Via", via);
     if (req.chunked) {
         out.append("Transfer-Encoding: chunked\r\n");
     } else if (req.content_length) {

@@ -14,6 +14,7 @@ struct ForwardContext {
     std::string_view client_ip;
     std::string_view proto = "http";
     std::string_view fallback_host;  // for HTTP/1.0 requests without Host
+    bool http2 = false;              // the client spoke HTTP/2 (Via says "2")
 };
 
 // The request head to send to a target.

@@ -405,6 +405,11 @@ TEST(ConfigLoad, MinimalConfigGetsDefaults) {
     EXPECT_EQ(s.drain_timeout, 10s);
     EXPECT_EQ(s.access_log, "stderr");
     EXPECT_EQ(s.log_level, "info");
+    EXPECT_TRUE(s.http2.enabled);
+    EXPECT_FALSE(s.http2.cleartext);
+    EXPECT_EQ(s.http2.max_concurrent_streams, 128u);
+    EXPECT_EQ(s.http2.initial_window_size, 256u * 1024);
+    EXPECT_EQ(s.http2.max_frame_size, 16u * 1024);
     EXPECT_FALSE(r.config->sites[0].pages.has_value());
     EXPECT_FALSE(r.config->sites[0].default_site);
 }
@@ -415,6 +420,28 @@ TEST(ConfigLoad, WorkersAutoAndSpecialLogs) {
     ASSERT_TRUE(r.config.has_value()) << all_errors(r);
     EXPECT_EQ(r.config->server.workers, 0u);
     EXPECT_EQ(r.config->server.access_log, "off");
+}
+
+TEST(ConfigLoad, Http2Settings) {
+    auto with = [](const std::string& http2) {
+        return load("server:\n  listen: [\"0.0.0.0:80\"]\n  http2: " + http2 + "\n" +
+                    kMinimal.substr(kMinimal.find("target_groups")));
+    };
+    auto r = with("{enabled: false, cleartext: true, max_concurrent_streams: 10, initial_window_size: 1MiB, "
+                  "max_frame_size: 64KiB, max_header_list_size: 32KiB}");
+    ASSERT_TRUE(r.config.has_value()) << all_errors(r);
+    const auto& h2 = r.config->server.http2;
+    EXPECT_FALSE(h2.enabled);
+    EXPECT_TRUE(h2.cleartext);
+    EXPECT_EQ(h2.max_concurrent_streams, 10u);
+    EXPECT_EQ(h2.initial_window_size, 1024u * 1024);
+    EXPECT_EQ(h2.max_frame_size, 64u * 1024);
+    EXPECT_EQ(h2.max_header_list_size, 32u * 1024);
+    // The protocol's bounds (RFC 9113 §6.5.2) are config errors at the value.
+    expect_one_error(with("{max_frame_size: 1000}"), 3, 27, "expected from 16384 to 16777215 bytes");
+    expect_one_error(with("{initial_window_size: 2GiB}"), 3, 32, "expected from 1 to 2147483647 bytes");
+    expect_one_error(with("{max_concurrent_streams: 0}"), 3, 35, "max_concurrent_streams");
+    expect_one_error(with("{h2c: true}"), 3, 11, "unknown key 'h2c'");
 }
 
 TEST(ConfigLoad, HealthSectionPresenceEnablesChecks) {

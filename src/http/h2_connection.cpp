@@ -1,0 +1,284 @@
+// An HTTP/2 connection: a reader feeding nghttp2, a writer sending what
+// nghttp2 has queued, and one exchange (the HTTP/1.1 pipeline) per stream.
+// nghttp2 enforces the protocol (framing, flow control, header validity,
+// stream limits) and answers violations with RST_STREAM or GOAWAY itself.
+#include "http/h2.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "http/client.hpp"
+#include "http/h2_stream.hpp"
+#include "http/session.hpp"
+#include "server/worker.hpp"
+
+namespace im::http {
+
+namespace asio = boost::asio;
+
+namespace h2 {
+
+namespace {
+
+constexpr std::size_t kSendBatch = 64 * 1024;  // frames gathered into one socket write
+
+Connection& of(void* user_data) { return *static_cast<Connection*>(user_data); }
+
+Stream* stream_of(nghttp2_session* session, std::int32_t id) {
+    return static_cast<Stream*>(nghttp2_session_get_stream_user_data(session, id));
+}
+
+int on_begin_headers(nghttp2_session*, const nghttp2_frame* frame, void* user_data) {
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        of(user_data).begin_stream(frame->hd.stream_id);
+    return 0;
+}
+
+int on_header(nghttp2_session* session, const nghttp2_frame* frame, const std::uint8_t* name,
+              std::size_t name_len, const std::uint8_t* value, std::size_t value_len, std::uint8_t,
+              void*) {
+    if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST) return 0;
+    if (auto* s = stream_of(session, frame->hd.stream_id))
+        s->head.add({reinterpret_cast<const char*>(name), name_len},
+                    {reinterpret_cast<const char*>(value), value_len});
+    return 0;  // trailers are dropped: the pipeline has no use for them
+}
+
+int on_frame_recv(nghttp2_session* session, const nghttp2_frame* frame, void* user_data) {
+    auto* s = stream_of(session, frame->hd.stream_id);
+    if (!s) return 0;
+    bool end_stream = frame->hd.flags & NGHTTP2_FLAG_END_STREAM;
+    if (frame->hd.type == NGHTTP2_HEADERS && frame->headers.cat == NGHTTP2_HCAT_REQUEST)
+        of(user_data).headers_done(*s, end_stream);
+    else if (end_stream && (frame->hd.type == NGHTTP2_DATA || frame->hd.type == NGHTTP2_HEADERS))
+        s->request_ended();
+    return 0;
+}
+
+int on_data_chunk(nghttp2_session* session, std::uint8_t, std::int32_t id, const std::uint8_t* data,
+                  std::size_t len, void*) {
+    if (auto* s = stream_of(session, id)) s->received({reinterpret_cast<const char*>(data), len});
+    else nghttp2_session_consume(session, id, len);  // nobody reads it: keep the window open
+    return 0;
+}
+
+// An answer that ended before its request did (a 413, a page that did not need
+// the body): what the client still sends is read off and dropped (see Stream::discard).
+int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) {
+    bool ends = (frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
+                (frame->hd.flags & NGHTTP2_FLAG_END_STREAM);
+    auto* s = ends ? stream_of(session, frame->hd.stream_id) : nullptr;
+    if (s && !s->request_done()) s->discard();
+    return 0;
+}
+
+int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t, void* user_data) {
+    of(user_data).stream_closed(id);
+    return 0;
+}
+
+nghttp2_session_callbacks* callbacks() {
+    static nghttp2_session_callbacks* made = [] {
+        nghttp2_session_callbacks* cb = nullptr;
+        nghttp2_session_callbacks_new(&cb);
+        nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+        nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+        nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+        nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+        nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+        nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+        return cb;
+    }();
+    return made;
+}
+
+const config::Server& server_config(const Client& c) { return c.worker.snapshot()->config->server; }
+
+}  // namespace
+
+Connection::Connection(Client& client)
+    : client_(client), send_wanted_(client.worker.io.get_executor()), settled_(client.worker.io.get_executor()) {
+    const auto& server = server_config(client);
+    const auto& h2 = server.http2;
+    nghttp2_option* option = nullptr;
+    nghttp2_option_new(&option);
+    // Windows open again only as the pipeline reads: uploads cannot pile up in memory.
+    nghttp2_option_set_no_auto_window_update(option, 1);
+    nghttp2_session_server_new2(&session_, callbacks(), this, option);
+    nghttp2_option_del(option);
+    std::uint32_t header_list =
+        static_cast<std::uint32_t>(h2.max_header_list_size ? h2.max_header_list_size : server.limits.max_header_bytes);
+    nghttp2_settings_entry settings[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, h2.max_concurrent_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.initial_window_size},
+        {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2.max_frame_size},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, header_list},
+    };
+    nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
+    // The connection window covers a few streams' windows, so one upload does not stall the rest.
+    std::int64_t window = std::min<std::int64_t>(std::int64_t{h2.initial_window_size} * 4, (1u << 31) - 1);
+    nghttp2_session_set_local_window_size(session_, NGHTTP2_FLAG_NONE, 0, static_cast<std::int32_t>(window));
+}
+
+Connection::~Connection() { nghttp2_session_del(session_); }
+
+void Connection::begin_stream(std::int32_t id) {
+    const auto& server = server_config(client_);
+    std::size_t header_list = server.http2.max_header_list_size ? server.http2.max_header_list_size
+                                                                : server.limits.max_header_bytes;
+    auto s = std::make_shared<Stream>(*this, client_.worker.io.get_executor(), id, header_list,
+                                      server.limits.max_headers);
+    nghttp2_session_set_stream_user_data(session_, id, s.get());
+    streams_.emplace(id, std::move(s));
+    client_.guard.disarm();  // streams have deadlines of their own
+}
+
+void Connection::headers_done(Stream& s, bool end_stream) {
+    s.head_text = s.head.finish(!end_stream);
+    if (end_stream) s.request_ended();
+    auto it = streams_.find(s.id());
+    if (it != streams_.end()) to_start_.push_back(it->second);
+}
+
+void Connection::stream_closed(std::int32_t id) {
+    auto it = streams_.find(id);
+    if (it == streams_.end()) return;
+    it->second->closed();
+    streams_.erase(it);
+    if (streams_.empty()) arm_idle();
+}
+
+void Connection::arm_idle() {
+    const auto& t = server_config(client_).timeouts;
+    // Until the first frame, the preface is a request head that must come in time.
+    client_.guard.arm(saw_frame_ ? t.keepalive : t.header);
+}
+
+void Connection::on_timeout() {
+    boost::system::error_code ignored;
+    client_.socket.close(ignored);
+}
+
+void Connection::go_away() {
+    if (going_away_) return;
+    going_away_ = true;
+    // Streams up to the last one begun still finish; the client retries later ones elsewhere.
+    nghttp2_submit_goaway(session_, NGHTTP2_FLAG_NONE, nghttp2_session_get_last_proc_stream_id(session_),
+                          NGHTTP2_NO_ERROR, nullptr, 0);
+    want_send();
+}
+
+// Outside nghttp2's callbacks, so that an exchange may submit at once.
+void Connection::start_exchanges() {
+    for (auto& s : to_start_) {
+        ++exchanges_;
+        asio::co_spawn(client_.worker.io, exchange(std::move(s)), [this](std::exception_ptr) {
+            --exchanges_;
+            settled_.notify();
+        });
+    }
+    to_start_.clear();
+}
+
+asio::awaitable<void> Connection::exchange(std::shared_ptr<Stream> s) {
+    Client c(client_.worker, asio::ip::tcp::socket(client_.worker.io), s->head_text.size() + 16 * 1024);
+    c.pipe = s.get();
+    c.secure = client_.secure;
+    c.http2 = true;
+    c.peer = client_.peer;
+    c.address = client_.address;
+    if (c.secure) c.connection_headers = client_.worker.snapshot()->https_headers;
+    c.guard.retarget(*s);
+    c.in.append(s->head_text);
+    s->head_text = std::string();
+    co_await serve_stream(c, s->head.too_large() ? 431 : 0);
+    s->finish();
+}
+
+asio::awaitable<void> Connection::write_loop() {
+    server::Guard guard(client_.worker.watchdog, client_.socket);
+    std::string out;
+    while (true) {
+        out.clear();
+        while (out.size() < kSendBatch) {
+            const std::uint8_t* data = nullptr;
+            ssize_t n = nghttp2_session_mem_send(session_, &data);
+            if (n <= 0) {
+                if (n < 0) spdlog::debug("HTTP/2 with {}: {}", client_.peer, nghttp2_strerror(static_cast<int>(n)));
+                break;
+            }
+            out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
+        }
+        if (!out.empty()) {
+            guard.arm(server_config(client_).timeouts.send);
+            auto [ec, n] = co_await client_.channel().write(asio::buffer(out));
+            guard.disarm();
+            if (ec) break;
+            continue;
+        }
+        // Both done (GOAWAY sent and its streams over, or a protocol error): hang up.
+        if (!nghttp2_session_want_read(session_) && !nghttp2_session_want_write(session_)) break;
+        if (reading_done_) break;
+        co_await send_wanted_.wait();
+    }
+    boost::system::error_code ignored;
+    client_.socket.close(ignored);  // the reader, if still reading, stops too
+}
+
+asio::awaitable<void> Connection::run() {
+    client_.guard.retarget(*this);
+    client_.guard.set_idle(true);  // a drain sends GOAWAY (see on_drain)
+    asio::co_spawn(client_.worker.io, write_loop(), [this](std::exception_ptr) {
+        writer_done_ = true;
+        settled_.notify();
+    });
+    if (client_.worker.draining()) go_away();
+    std::string_view early = client_.in.view();  // the h2c preface, read before we knew
+    bool alive = true;
+    if (!early.empty()) {
+        alive = nghttp2_session_mem_recv(session_, reinterpret_cast<const std::uint8_t*>(early.data()),
+                                         early.size()) >= 0;
+        saw_frame_ = true;
+    }
+    client_.in.consume(client_.in.size());
+    start_exchanges();
+    want_send();
+    arm_idle();
+    while (alive && nghttp2_session_want_read(session_)) {
+        auto [ec, n] = co_await client_.channel().read_some(client_.in.free_space());
+        if (ec || n == 0) break;
+        client_.in.commit(n);
+        saw_frame_ = true;
+        auto rv = nghttp2_session_mem_recv(
+            session_, reinterpret_cast<const std::uint8_t*>(client_.in.view().data()), n);
+        client_.in.consume(n);
+        if (rv < 0) {
+            // Not HTTP/2 at all (a bad preface) or flooding: say so once and hang up.
+            spdlog::debug("HTTP/2 with {}: {}", client_.peer, nghttp2_strerror(static_cast<int>(rv)));
+            nghttp2_session_terminate_session(session_, NGHTTP2_PROTOCOL_ERROR);
+            alive = false;
+        }
+        start_exchanges();
+        want_send();
+    }
+    reading_done_ = true;
+    want_send();
+    while (!writer_done_) co_await settled_.wait();
+    boost::system::error_code ignored;
+    client_.socket.close(ignored);
+    for (auto& [id, s] : streams_) s->closed();
+    streams_.clear();
+    while (exchanges_ > 0) co_await settled_.wait();
+}
+
+}  // namespace h2
+
+asio::awaitable<void> serve_http2(Client& c) {
+    h2::Connection connection(c);
+    co_await connection.run();
+}
+
+}  // namespace im::http

@@ -1,0 +1,133 @@
+#include "http/h2_messages.hpp"
+
+#include <algorithm>
+
+#include "http/message.hpp"
+
+namespace im::http::h2 {
+
+namespace {
+
+// Connection-specific fields have no meaning in HTTP/2 and must not be sent
+// (RFC 9113 §8.2.2); the HTTP/1.1 framing they describe is replaced by frames.
+bool connection_specific(std::string_view name) {
+    return iequals(name, "connection") || iequals(name, "keep-alive") ||
+           iequals(name, "proxy-connection") || iequals(name, "transfer-encoding") ||
+           iequals(name, "upgrade");
+}
+
+std::string lowercase(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(),
+                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
+    return out;
+}
+
+}  // namespace
+
+void RequestHead::add(std::string_view name, std::string_view value) {
+    // The same measure as SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2).
+    bytes_ += name.size() + value.size() + 32;
+    if (bytes_ > max_bytes_ || ++fields_count_ > max_fields_) too_large_ = true;
+    if (too_large_) return;
+    if (!name.empty() && name[0] == ':') {
+        if (name == ":method") method_ = value;
+        else if (name == ":path") path_ = value;
+        else if (name == ":authority") authority_ = value;
+        return;  // :scheme is the connection's (X-Forwarded-Proto says it)
+    }
+    if (name == "cookie") {
+        if (!cookie_.empty()) cookie_.append("; ");
+        cookie_.append(value);
+        return;
+    }
+    if (name == "host") {
+        host_ = value;
+        return;
+    }
+    if (name == "te") return;  // only "trailers" is allowed in HTTP/2; hop-by-hop anyway
+    if (name == "content-length") has_content_length_ = true;
+    fields_.append(name).append(": ").append(value).append("\r\n");
+}
+
+std::string RequestHead::finish(bool has_body) {
+    chunked_ = has_body && !has_content_length_;
+    std::string head;
+    head.reserve(method_.size() + path_.size() + authority_.size() + fields_.size() + cookie_.size() + 64);
+    head.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\nhost: ");
+    head.append(authority_.empty() ? host_ : authority_).append("\r\n");
+    head.append(fields_);
+    if (!cookie_.empty()) head.append("cookie: ").append(cookie_).append("\r\n");
+    if (chunked_) head.append("transfer-encoding: chunked\r\n");
+    head.append("\r\n");
+    return head;
+}
+
+bool ResponseTranslator::take_head(std::string_view bytes, std::vector<Head>& heads) {
+    Response r;
+    // Our own answer: the limits only guard against a runaway, not a client.
+    if (!parse_response(bytes, Limits{1 << 20, 10000}, r)) return false;
+    Head h;
+    h.status = r.status;
+    h.final = r.status >= 200;
+    for (const auto& f : r.headers)
+        if (!connection_specific(f.name)) h.fields.push_back({lowercase(f.name), std::string(f.value)});
+    if (!h.final) {
+        heads.push_back(std::move(h));
+        return true;  // the final head follows
+    }
+    switch (head_request_ ? BodyFraming::none : response_framing(r, "GET")) {
+    case BodyFraming::none: state_ = State::done; break;
+    case BodyFraming::length:
+        remaining_ = r.content_length.value_or(0);
+        state_ = remaining_ ? State::length : State::done;
+        break;
+    case BodyFraming::chunked: state_ = State::chunked; break;
+    case BodyFraming::until_close: state_ = State::until_end; break;
+    }
+    h.has_body = state_ != State::done;
+    heads.push_back(std::move(h));
+    return true;
+}
+
+bool ResponseTranslator::feed(std::string_view bytes, std::vector<Head>& heads, std::string& body) {
+    while (!bytes.empty()) {
+        switch (state_) {
+        case State::head: {
+            std::size_t before = pending_.size();
+            pending_.append(bytes);
+            long end = find_head_end(pending_);
+            if (end < 0) return false;
+            if (end == 0) return true;  // more to come
+            std::size_t used = static_cast<std::size_t>(end) - before;
+            if (!take_head(std::string_view(pending_).substr(0, static_cast<std::size_t>(end)), heads))
+                return false;
+            pending_.clear();
+            bytes.remove_prefix(used);
+            break;
+        }
+        case State::length: {
+            std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(remaining_, bytes.size()));
+            body.append(bytes.substr(0, n));
+            bytes.remove_prefix(n);
+            remaining_ -= n;
+            if (remaining_ == 0) state_ = State::done;
+            break;
+        }
+        case State::chunked: {
+            auto step = chunks_.feed(bytes);
+            if (chunks_.failed()) return false;
+            body.append(step.data);
+            bytes.remove_prefix(step.consumed);
+            if (chunks_.done()) state_ = State::done;
+            else if (step.consumed == 0) return false;  // the decoder cannot move on
+            break;
+        }
+        case State::until_end: body.append(bytes); return true;
+        case State::done: return true;  // nothing may follow an answer on a stream
+        }
+    }
+    return true;
+}
+
+}  // namespace im::http::h2

@@ -1,0 +1,197 @@
+// A stream as the request pipeline sees it: a byte pipe carrying one
+// HTTP/1.1 exchange. Request DATA is handed out as the pipeline reads it (and
+// only then given back to the client's flow-control window, so an upload
+// never piles up here); the answer is translated and queued for nghttp2,
+// and a writer waits while more than kBuffered bytes are queued.
+#include "http/h2_stream.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace im::http::h2 {
+
+namespace asio = boost::asio;
+
+namespace {
+constexpr std::size_t kBuffered = 64 * 1024;      // answer bytes a stream may queue
+constexpr std::size_t kDiscardLimit = 1024 * 1024;  // request bytes read off after the answer
+}
+
+asio::awaitable<void> Wakeup::wait() {
+    if (!pending_) {
+        timer_.expires_at(asio::steady_timer::time_point::max());
+        co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    pending_ = false;
+}
+
+Stream::Stream(Connection& connection, const asio::any_io_executor& ex, std::int32_t id,
+               std::size_t max_header_bytes, std::size_t max_fields)
+    : head(max_header_bytes, max_fields), connection_(connection), id_(id), readable_(ex), writable_(ex) {}
+
+asio::awaitable<tls::IoResult> Stream::read_some(asio::mutable_buffer buffer) {
+    while (true) {
+        if (read_ < request_.size()) {
+            std::size_t n = std::min(buffer.size(), request_.size() - read_);
+            std::memcpy(buffer.data(), request_.data() + read_, n);
+            read_ += n;
+            if (read_ == request_.size()) {
+                request_.clear();
+                read_ = 0;
+                if (unconsumed_ && !closed_) {
+                    // Read: the client may send that much again.
+                    nghttp2_session_consume(connection_.session(), id_, unconsumed_);
+                    unconsumed_ = 0;
+                    connection_.want_send();
+                }
+            }
+            co_return tls::IoResult{boost::system::error_code{}, n};
+        }
+        if (request_done_) co_return tls::IoResult{asio::error::eof, 0};
+        if (closed_) co_return tls::IoResult{asio::error::connection_reset, 0};
+        co_await readable_.wait();
+    }
+}
+
+void Stream::submit(const ResponseTranslator::Head& h) {
+    std::string status = std::to_string(h.status);
+    std::vector<nghttp2_nv> nv;
+    nv.reserve(h.fields.size() + 1);
+    auto field = [](std::string_view name, std::string_view value) {
+        return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
+                          reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
+                          value.size(), NGHTTP2_NV_FLAG_NONE};
+    };
+    nv.push_back(field(":status", status));
+    for (const auto& f : h.fields) nv.push_back(field(f.name, f.value));
+    auto* session = connection_.session();
+    if (!h.final) {
+        nghttp2_submit_headers(session, NGHTTP2_FLAG_NONE, id_, nullptr, nv.data(), nv.size(), nullptr);
+        return;
+    }
+    nghttp2_data_provider body{};
+    body.source.ptr = this;
+    body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+                            std::uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
+        return static_cast<Stream*>(source->ptr)->provide(buf, length, flags);
+    };
+    // nghttp2 copies the fields before it returns.
+    nghttp2_submit_response(session, id_, nv.data(), nv.size(), h.has_body ? &body : nullptr);
+}
+
+asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer> buffers) {
+    if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
+    if (!translator_) translator_ = std::make_unique<ResponseTranslator>(head.method());
+    std::vector<ResponseTranslator::Head> heads;
+    std::size_t total = 0;
+    for (const auto& b : buffers) {
+        std::string_view bytes(static_cast<const char*>(b.data()), b.size());
+        if (!translator_->feed(bytes, heads, response_)) {
+            reset(NGHTTP2_INTERNAL_ERROR);
+            co_return tls::IoResult{asio::error::invalid_argument, 0};
+        }
+        total += b.size();
+    }
+    for (const auto& h : heads) submit(h);
+    if (data_deferred_ && (buffered() || translator_->complete())) {
+        data_deferred_ = false;
+        nghttp2_session_resume_data(connection_.session(), id_);
+    }
+    connection_.want_send();
+    // Backpressure: the client's window (or its reading) sets the pace.
+    while (buffered() > kBuffered && !closed_) co_await writable_.wait();
+    if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
+    co_return tls::IoResult{boost::system::error_code{}, total};
+}
+
+void Stream::finish() {
+    finished_ = true;
+    if (closed_) return;
+    if (!translator_ || !translator_->head_done()) {
+        reset(NGHTTP2_INTERNAL_ERROR);  // no answer at all: never the case unless a bug
+        return;
+    }
+    if (data_deferred_) {
+        data_deferred_ = false;
+        nghttp2_session_resume_data(connection_.session(), id_);
+    }
+    connection_.want_send();
+}
+
+ssize_t Stream::provide(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
+    std::size_t n = std::min(length, buffered());
+    std::memcpy(buf, response_.data() + sent_, n);
+    sent_ += n;
+    if (sent_ == response_.size()) {
+        response_.clear();
+        sent_ = 0;
+    }
+    if (buffered() <= kBuffered / 2) writable_.notify();
+    if (buffered()) return static_cast<ssize_t>(n);
+    bool ended = translator_->complete() || (finished_ && translator_->open_ended());
+    if (ended) {
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return static_cast<ssize_t>(n);
+    }
+    // The answer stopped short of its announced length: the client must not take it as whole.
+    if (finished_) return n ? static_cast<ssize_t>(n) : ssize_t{NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE};
+    if (n) return static_cast<ssize_t>(n);
+    data_deferred_ = true;
+    return NGHTTP2_ERR_DEFERRED;
+}
+
+void Stream::discard() {
+    discarding_ = true;
+    request_.clear();
+    read_ = 0;
+    discarded_ += unconsumed_;
+    if (unconsumed_) nghttp2_session_consume(connection_.session(), id_, unconsumed_);
+    unconsumed_ = 0;
+    if (discarded_ > kDiscardLimit) reset(NGHTTP2_NO_ERROR);
+    connection_.want_send();
+}
+
+void Stream::received(std::string_view data) {
+    if (discarding_) {
+        unconsumed_ += data.size();
+        discard();
+        return;
+    }
+    if (head.chunked()) {
+        append_chunk_header(request_, data.size());
+        request_.append(data).append("\r\n");
+    } else {
+        request_.append(data);
+    }
+    unconsumed_ += data.size();
+    readable_.notify();
+}
+
+void Stream::request_ended() {
+    if (request_done_) return;
+    if (head.chunked()) request_.append(kLastChunk);
+    request_done_ = true;
+    readable_.notify();
+}
+
+void Stream::closed() {
+    if (closed_) return;
+    closed_ = true;
+    // Bytes the pipeline will never read still count against the connection's window.
+    if (unconsumed_) nghttp2_session_consume_connection(connection_.session(), unconsumed_);
+    unconsumed_ = 0;
+    readable_.notify();
+    writable_.notify();
+}
+
+void Stream::reset(std::uint32_t code) {
+    if (closed_) return;
+    nghttp2_submit_rst_stream(connection_.session(), NGHTTP2_FLAG_NONE, id_, code);
+    closed();
+    connection_.want_send();
+}
+
+}  // namespace im::http::h2

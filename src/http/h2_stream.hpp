@@ -1,0 +1,140 @@
+// One HTTP/2 connection (nghttp2 session) and its streams. Each stream is
+// served by the HTTP/1.1 request pipeline through a tls::Pipe: the pipeline
+// reads the request head and body from it and writes its answer into it.
+// Everything runs on the worker's thread; nghttp2 is never entered twice.
+#pragma once
+
+#include <nghttp2/nghttp2.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "http/h2_messages.hpp"
+#include "server/watchdog.hpp"
+#include "tls/channel.hpp"
+
+namespace im::http {
+struct Client;
+}
+
+namespace im::http::h2 {
+
+// Wakes one waiting coroutine on this thread; a notify() before the wait is kept.
+class Wakeup {
+public:
+    explicit Wakeup(const boost::asio::any_io_executor& ex)
+        : timer_(ex, boost::asio::steady_timer::time_point::max()) {}
+    void notify() {
+        pending_ = true;
+        timer_.cancel();
+    }
+    boost::asio::awaitable<void> wait();
+
+private:
+    boost::asio::steady_timer timer_;
+    bool pending_ = false;
+};
+
+class Connection;
+
+class Stream final : public tls::Pipe, public server::Closable {
+public:
+    Stream(Connection& connection, const boost::asio::any_io_executor& ex, std::int32_t id,
+           std::size_t max_header_bytes, std::size_t max_fields);
+
+    // What the request pipeline sees.
+    boost::asio::awaitable<tls::IoResult> read_some(boost::asio::mutable_buffer buffer) override;
+    boost::asio::awaitable<tls::IoResult> write(std::span<const boost::asio::const_buffer> buffers) override;
+    void finish();  // the pipeline is done: end the stream (or reset a cut-short answer)
+
+    // The stream client's deadline (body or send timeout): give up the stream.
+    void on_timeout() override { reset(NGHTTP2_CANCEL); }
+    void on_drain() override {}
+
+    // From the connection, as nghttp2 reports frames.
+    void received(std::string_view data);  // request body bytes
+    void request_ended();
+    // The answer is complete but the request is not: drop the rest as it comes. Not a
+    // RST_STREAM NO_ERROR at once (RFC 9113 §8.1), which some clients (curl 7.88) take
+    // for a failed request; only past kDiscardLimit bytes is the stream reset.
+    void discard();
+    void closed();  // nghttp2 closed the stream, or the connection ends
+    // The data source nghttp2 pulls DATA frame payloads from.
+    ssize_t provide(std::uint8_t* buf, std::size_t length, std::uint32_t* flags);
+
+    std::int32_t id() const { return id_; }
+    bool request_done() const { return request_done_; }
+    RequestHead head;
+    std::string head_text;  // the head as HTTP/1.1, once the header block is complete
+
+private:
+    void reset(std::uint32_t code);
+    void submit(const ResponseTranslator::Head& h);
+    std::size_t buffered() const { return response_.size() - sent_; }
+
+    Connection& connection_;
+    std::int32_t id_;
+    std::string request_;  // request body bytes the pipeline has not read yet
+    std::size_t read_ = 0;
+    std::size_t unconsumed_ = 0;  // received but not yet given back to the client's window
+    bool request_done_ = false;
+    bool discarding_ = false;
+    std::size_t discarded_ = 0;
+    std::unique_ptr<ResponseTranslator> translator_;
+    std::string response_;  // body bytes not yet taken by nghttp2
+    std::size_t sent_ = 0;
+    bool data_deferred_ = false;
+    bool finished_ = false;
+    bool closed_ = false;
+    Wakeup readable_;
+    Wakeup writable_;
+};
+
+class Connection final : public server::Closable {
+public:
+    explicit Connection(Client& client);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    boost::asio::awaitable<void> run();
+
+    // The client's idle deadline (or the preface's) passed.
+    void on_timeout() override;
+    void on_drain() override { go_away(); }
+    void on_reload() override { go_away(); }
+
+    nghttp2_session* session() const { return session_; }
+    void want_send() { send_wanted_.notify(); }
+
+    // nghttp2 callbacks.
+    void begin_stream(std::int32_t id);
+    void headers_done(Stream& s, bool end_stream);
+    void stream_closed(std::int32_t id);
+
+private:
+    void go_away();
+    void start_exchanges();
+    boost::asio::awaitable<void> write_loop();
+    boost::asio::awaitable<void> exchange(std::shared_ptr<Stream> s);
+    void arm_idle();
+
+    Client& client_;
+    nghttp2_session* session_ = nullptr;
+    std::unordered_map<std::int32_t, std::shared_ptr<Stream>> streams_;
+    std::vector<std::shared_ptr<Stream>> to_start_;  // complete heads, started after nghttp2 returns
+    Wakeup send_wanted_;
+    Wakeup settled_;  // the writer or an exchange ended
+    int exchanges_ = 0;
+    bool writer_done_ = false;
+    bool reading_done_ = false;
+    bool going_away_ = false;
+    bool saw_frame_ = false;
+};
+
+}  // namespace im::http::h2

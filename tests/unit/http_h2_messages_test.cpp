@@ -1,0 +1,187 @@
+// HTTP/2 <-> HTTP/1.1 translation of request heads and answers.
+#include <gtest/gtest.h>
+
+#include "http/h2_messages.hpp"
+#include "http/message.hpp"
+
+using im::http::h2::RequestHead;
+using im::http::h2::ResponseTranslator;
+
+namespace {
+
+RequestHead get(std::string_view path) {
+    RequestHead h(16 * 1024, 100);
+    h.add(":method", "GET");
+    h.add(":scheme", "https");
+    h.add(":authority", "shop.example:8443");
+    h.add(":path", path);
+    return h;
+}
+
+std::string field(const ResponseTranslator::Head& h, std::string_view name) {
+    for (const auto& f : h.fields)
+        if (f.name == name) return f.value;
+    return "<none>";
+}
+
+}  // namespace
+
+TEST(H2RequestHead, PseudoFieldsBecomeTheRequestLineAndHost) {
+    auto h = get("/a/b?x=1");
+    h.add("accept", "text/html");
+    std::string head = h.finish(false);
+    EXPECT_EQ(head, "GET /a/b?x=1 HTTP/1.1\r\nhost: shop.example:8443\r\naccept: text/html\r\n\r\n");
+    im::http::Request r;
+    ASSERT_EQ(im::http::parse_request(head, {16 * 1024, 100}, r), 0);
+    EXPECT_EQ(r.host, "shop.example");
+    EXPECT_EQ(r.path, "/a/b");
+    EXPECT_FALSE(r.has_body());
+}
+
+TEST(H2RequestHead, CookiesSplitByHttp2AreJoinedIntoOneField) {
+    auto h = get("/");
+    h.add("cookie", "a=1");
+    h.add("cookie", "b=2");
+    std::string head = h.finish(false);
+    EXPECT_NE(head.find("cookie: a=1; b=2\r\n"), std::string::npos) << head;
+}
+
+TEST(H2RequestHead, AHostFieldStandsInForAMissingAuthority) {
+    RequestHead h(16 * 1024, 100);
+    h.add(":method", "GET");
+    h.add(":path", "/");
+    h.add("host", "other.example");
+    std::string head = h.finish(false);
+    EXPECT_EQ(head.rfind("GET / HTTP/1.1\r\nhost: other.example\r\n", 0), 0u) << head;
+    EXPECT_EQ(head.find("host:", 20), std::string::npos) << "one host field only: " << head;
+}
+
+TEST(H2RequestHead, ABodyWithoutContentLengthIsFramedChunked) {
+    auto h = get("/upload");
+    std::string head = h.finish(true);
+    EXPECT_TRUE(h.chunked());
+    EXPECT_NE(head.find("transfer-encoding: chunked\r\n"), std::string::npos);
+    im::http::Request r;
+    ASSERT_EQ(im::http::parse_request(head, {16 * 1024, 100}, r), 0);
+    EXPECT_TRUE(r.chunked);
+}
+
+TEST(H2RequestHead, ABodyWithContentLengthKeepsIt) {
+    auto h = get("/upload");
+    h.add("content-length", "5");
+    std::string head = h.finish(true);
+    EXPECT_FALSE(h.chunked());
+    EXPECT_EQ(head.find("transfer-encoding"), std::string::npos);
+    EXPECT_NE(head.find("content-length: 5\r\n"), std::string::npos);
+}
+
+TEST(H2RequestHead, TeIsDropped) {
+    auto h = get("/");
+    h.add("te", "trailers");
+    EXPECT_EQ(h.finish(false).find("te:"), std::string::npos);
+}
+
+TEST(H2RequestHead, TooManyBytesOrFieldsMarkItTooLarge) {
+    RequestHead small(200, 100);
+    small.add(":method", "GET");
+    small.add(":path", "/");
+    EXPECT_FALSE(small.too_large());
+    small.add("x-big", std::string(200, 'a'));
+    EXPECT_TRUE(small.too_large());
+
+    RequestHead few(16 * 1024, 3);
+    few.add(":method", "GET");
+    few.add(":path", "/");
+    few.add("a", "1");
+    EXPECT_FALSE(few.too_large());
+    few.add("b", "2");
+    EXPECT_TRUE(few.too_large());
+}
+
+TEST(H2Response, ALengthDelimitedAnswerInPieces) {
+    ResponseTranslator t("GET");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    ASSERT_TRUE(t.feed("HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/html\r\nConn", heads, body));
+    EXPECT_TRUE(heads.empty());
+    ASSERT_TRUE(t.feed("ection: close\r\nContent-Length: 10\r\nRetry-After: 120\r\n\r\nhello", heads, body));
+    ASSERT_EQ(heads.size(), 1u);
+    EXPECT_EQ(heads[0].status, 503);
+    EXPECT_TRUE(heads[0].has_body);
+    EXPECT_EQ(field(heads[0], "content-type"), "text/html");
+    EXPECT_EQ(field(heads[0], "retry-after"), "120");
+    EXPECT_EQ(field(heads[0], "connection"), "<none>");
+    EXPECT_FALSE(t.complete());
+    ASSERT_TRUE(t.feed("world", heads, body));
+    EXPECT_EQ(body, "helloworld");
+    EXPECT_TRUE(t.complete());
+}
+
+TEST(H2Response, AChunkedAnswerLosesItsFraming) {
+    ResponseTranslator t("GET");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    ASSERT_TRUE(t.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nKeep-Alive: timeout=5\r\n\r\n"
+                       "5\r\nhello\r\n",
+                       heads, body));
+    ASSERT_EQ(heads.size(), 1u);
+    EXPECT_EQ(field(heads[0], "transfer-encoding"), "<none>");
+    EXPECT_EQ(field(heads[0], "keep-alive"), "<none>");
+    ASSERT_TRUE(t.feed("6\r\n world\r\n0\r\n\r\n", heads, body));
+    EXPECT_EQ(body, "hello world");
+    EXPECT_TRUE(t.complete());
+}
+
+TEST(H2Response, HeadAnswersAndNotModifiedHaveNoBody) {
+    ResponseTranslator head("HEAD");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    ASSERT_TRUE(head.feed("HTTP/1.1 200 OK\r\nContent-Length: 2600\r\n\r\n", heads, body));
+    ASSERT_EQ(heads.size(), 1u);
+    EXPECT_FALSE(heads[0].has_body);
+    EXPECT_EQ(field(heads[0], "content-length"), "2600");
+    EXPECT_TRUE(head.complete());
+
+    ResponseTranslator cached("GET");
+    heads.clear();
+    ASSERT_TRUE(cached.feed("HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n", heads, body));
+    ASSERT_EQ(heads.size(), 1u);
+    EXPECT_FALSE(heads[0].has_body);
+    EXPECT_TRUE(cached.complete());
+}
+
+TEST(H2Response, InterimAnswersComeBeforeTheFinalOne) {
+    ResponseTranslator t("POST");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    ASSERT_TRUE(t.feed("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok", heads,
+                       body));
+    ASSERT_EQ(heads.size(), 2u);
+    EXPECT_EQ(heads[0].status, 100);
+    EXPECT_FALSE(heads[0].final);
+    EXPECT_EQ(heads[1].status, 201);
+    EXPECT_EQ(body, "ok");
+    EXPECT_TRUE(t.complete());
+}
+
+TEST(H2Response, AnAnswerWithoutLengthEndsWithTheStream) {
+    ResponseTranslator t("GET");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    ASSERT_TRUE(t.feed("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nstream of bytes", heads, body));
+    ASSERT_EQ(heads.size(), 1u);
+    EXPECT_TRUE(heads[0].has_body);
+    EXPECT_TRUE(t.open_ended());
+    EXPECT_FALSE(t.complete());
+    EXPECT_EQ(body, "stream of bytes");
+}
+
+TEST(H2Response, GarbageIsRefused) {
+    ResponseTranslator t("GET");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    EXPECT_FALSE(t.feed("NOT HTTP AT ALL\r\n\r\n", heads, body));
+
+    ResponseTranslator chunks("GET");
+    EXPECT_FALSE(chunks.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", heads, body));
+}
