@@ -71,7 +71,6 @@ done
 start_backend
 URL="http://127.0.0.1:$PORT/catalog/item/42"
 echo "round,config,rps,cpu_us_per_req,p99_us,errors" >"$OUT/results.csv"
-rotate() { local a=($1) n i; n=${#a[@]}; for ((i = 0; i < n; i++)); do printf '%s ' "${a[$(( (i + $2) % n ))]}"; done; }
 for round in $(seq 1 "$ROUNDS"); do
     for c in $(rotate "$CONFIGS" $((round - 1))); do
         log "round $round/$ROUNDS  $c"
