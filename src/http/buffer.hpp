@@ -12,7 +12,7 @@ namespace im::http {
 class InputBuffer {
 public:
     explicit InputBuffer(std::size_t capacity)
-        : data_(std::make_unique<char[]>(capacity)), capacity_(capacity) {}
+        : data_(std::make_unique_for_overwrite<char[]>(capacity)), capacity_(capacity) {}  // no memset
 
     std::string_view view() const { return {data_.get() + begin_, end_ - begin_}; }
     std::size_t size() const { return end_ - begin_; }

@@ -184,7 +184,8 @@ void Connection::start_exchanges() {
 }
 
 asio::awaitable<void> Connection::exchange(std::shared_ptr<Stream> s) {
-    Client c(client_.worker, asio::ip::tcp::socket(client_.worker.io), s->head_text.size() + 16 * 1024);
+    // The head is all c.in ever holds: request bodies are read into RequestBody's own buffer.
+    Client c(client_.worker, asio::ip::tcp::socket(client_.worker.io), s->head_text.size() + 64);
     c.pipe = s.get();
     c.secure = client_.secure;
     c.http2 = true;

@@ -16,11 +16,8 @@ bool connection_specific(std::string_view name) {
            iequals(name, "upgrade");
 }
 
-std::string lowercase(std::string_view s) {
-    std::string out(s);
-    std::transform(out.begin(), out.end(), out.begin(),
-                   [](unsigned char c) { return static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c); });
-    return out;
+void append_lowercase(std::string& out, std::string_view s) {
+    for (unsigned char c : s) out.push_back(static_cast<char>(c >= 'A' && c <= 'Z' ? c + 32 : c));
 }
 
 }  // namespace
@@ -70,8 +67,15 @@ bool ResponseTranslator::take_head(std::string_view bytes, std::vector<Head>& he
     Head h;
     h.status = r.status;
     h.final = r.status >= 200;
+    std::string& names = kept_.emplace_back();
     for (const auto& f : r.headers)
-        if (!connection_specific(f.name)) h.fields.push_back({lowercase(f.name), std::string(f.value)});
+        if (!connection_specific(f.name)) append_lowercase(names, f.name);
+    std::size_t at = 0;
+    for (const auto& f : r.headers) {
+        if (connection_specific(f.name)) continue;
+        h.fields.push_back({std::string_view(names).substr(at, f.name.size()), f.value});
+        at += f.name.size();
+    }
     if (!h.final) {
         heads.push_back(std::move(h));
         return true;  // the final head follows
@@ -91,18 +95,30 @@ bool ResponseTranslator::take_head(std::string_view bytes, std::vector<Head>& he
 }
 
 bool ResponseTranslator::feed(std::string_view bytes, std::vector<Head>& heads, std::string& body) {
+    kept_.clear();  // the views handed out last time are no longer in use
     while (!bytes.empty()) {
         switch (state_) {
         case State::head: {
+            if (pending_.empty()) {
+                // Usually the whole head comes in one write: no copy.
+                long end = find_head_end(bytes);
+                if (end < 0) return false;
+                if (end > 0) {
+                    if (!take_head(bytes.substr(0, static_cast<std::size_t>(end)), heads)) return false;
+                    bytes.remove_prefix(static_cast<std::size_t>(end));
+                    break;
+                }
+            }
             std::size_t before = pending_.size();
             pending_.append(bytes);
             long end = find_head_end(pending_);
             if (end < 0) return false;
             if (end == 0) return true;  // more to come
             std::size_t used = static_cast<std::size_t>(end) - before;
-            if (!take_head(std::string_view(pending_).substr(0, static_cast<std::size_t>(end)), heads))
-                return false;
+            pending_.resize(static_cast<std::size_t>(end));
+            std::string& head = kept_.emplace_back(std::move(pending_));
             pending_.clear();
+            if (!take_head(head, heads)) return false;
             bytes.remove_prefix(used);
             break;
         }

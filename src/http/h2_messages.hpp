@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,9 +50,11 @@ private:
 // and the body without its HTTP/1.1 framing.
 class ResponseTranslator {
 public:
+    // Views into the bytes last fed and into the translator (lowercase names):
+    // valid until the next feed().
     struct Field {
-        std::string name;  // lowercase
-        std::string value;
+        std::string_view name;  // lowercase
+        std::string_view value;
     };
     struct Head {
         int status = 0;
@@ -79,6 +82,9 @@ private:
     bool head_request_;
     State state_ = State::head;
     std::string pending_;  // a head that came in pieces
+    // What the views of the heads handed out point into, besides the input:
+    // lowercase names, heads that came in pieces. A deque: it never moves them.
+    std::deque<std::string> kept_;
     std::uint64_t remaining_ = 0;
     ChunkedDecoder chunks_;
 };

@@ -6,7 +6,10 @@
 #include "http/h2_stream.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
+
+#include <boost/container/small_vector.hpp>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -20,17 +23,17 @@ constexpr std::size_t kBuffered = 64 * 1024;      // answer bytes a stream may q
 constexpr std::size_t kDiscardLimit = 1024 * 1024;  // request bytes read off after the answer
 }
 
+// The timer never expires (it is made with time_point::max and never re-armed):
+// cancel() is the only way out, and it wakes every waiter, each of which then
+// checks what it waits for. So one Wakeup serves a stream's reader and writer.
 asio::awaitable<void> Wakeup::wait() {
-    if (!pending_) {
-        timer_.expires_at(asio::steady_timer::time_point::max());
-        co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
-    }
+    if (!pending_) co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
     pending_ = false;
 }
 
 Stream::Stream(Connection& connection, const asio::any_io_executor& ex, std::int32_t id,
                std::size_t max_header_bytes, std::size_t max_fields)
-    : head(max_header_bytes, max_fields), connection_(connection), id_(id), readable_(ex), writable_(ex) {}
+    : head(max_header_bytes, max_fields), connection_(connection), id_(id), changed_(ex) {}
 
 asio::awaitable<tls::IoResult> Stream::read_some(asio::mutable_buffer buffer) {
     while (true) {
@@ -52,20 +55,20 @@ asio::awaitable<tls::IoResult> Stream::read_some(asio::mutable_buffer buffer) {
         }
         if (request_done_) co_return tls::IoResult{asio::error::eof, 0};
         if (closed_) co_return tls::IoResult{asio::error::connection_reset, 0};
-        co_await readable_.wait();
+        co_await changed_.wait();
     }
 }
 
 void Stream::submit(const ResponseTranslator::Head& h) {
-    std::string status = std::to_string(h.status);
-    std::vector<nghttp2_nv> nv;
-    nv.reserve(h.fields.size() + 1);
+    char status[4];
+    std::snprintf(status, sizeof status, "%03d", h.status);
+    boost::container::small_vector<nghttp2_nv, 16> nv;
     auto field = [](std::string_view name, std::string_view value) {
         return nghttp2_nv{reinterpret_cast<std::uint8_t*>(const_cast<char*>(name.data())),
                           reinterpret_cast<std::uint8_t*>(const_cast<char*>(value.data())), name.size(),
                           value.size(), NGHTTP2_NV_FLAG_NONE};
     };
-    nv.push_back(field(":status", status));
+    nv.push_back(field(":status", std::string_view(status, 3)));
     for (const auto& f : h.fields) nv.push_back(field(f.name, f.value));
     auto* session = connection_.session();
     if (!h.final) {
@@ -93,16 +96,18 @@ asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer>
             reset(NGHTTP2_INTERNAL_ERROR);
             co_return tls::IoResult{asio::error::invalid_argument, 0};
         }
+        // Before the next feed: the heads are views into what it keeps.
+        for (const auto& h : heads) submit(h);
+        heads.clear();
         total += b.size();
     }
-    for (const auto& h : heads) submit(h);
     if (data_deferred_ && (buffered() || translator_->complete())) {
         data_deferred_ = false;
         nghttp2_session_resume_data(connection_.session(), id_);
     }
     connection_.want_send();
     // Backpressure: the client's window (or its reading) sets the pace.
-    while (buffered() > kBuffered && !closed_) co_await writable_.wait();
+    while (buffered() > kBuffered && !closed_) co_await changed_.wait();
     if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
     co_return tls::IoResult{boost::system::error_code{}, total};
 }
@@ -128,8 +133,13 @@ ssize_t Stream::provide(std::uint8_t* buf, std::size_t length, std::uint32_t* fl
     if (sent_ == response_.size()) {
         response_.clear();
         sent_ = 0;
+    } else if (sent_ >= kBuffered) {
+        // The writer appends while nghttp2 takes from the front: without this the
+        // string would grow by all a download's bytes whenever it is never quite empty.
+        response_.erase(0, sent_);
+        sent_ = 0;
     }
-    if (buffered() <= kBuffered / 2) writable_.notify();
+    if (buffered() <= kBuffered / 2) changed_.notify();
     if (buffered()) return static_cast<ssize_t>(n);
     bool ended = translator_->complete() || (finished_ && translator_->open_ended());
     if (ended) {
@@ -167,14 +177,14 @@ void Stream::received(std::string_view data) {
         request_.append(data);
     }
     unconsumed_ += data.size();
-    readable_.notify();
+    changed_.notify();
 }
 
 void Stream::request_ended() {
     if (request_done_) return;
     if (head.chunked()) request_.append(kLastChunk);
     request_done_ = true;
-    readable_.notify();
+    changed_.notify();
 }
 
 void Stream::closed() {
@@ -183,8 +193,7 @@ void Stream::closed() {
     // Bytes the pipeline will never read still count against the connection's window.
     if (unconsumed_) nghttp2_session_consume_connection(connection_.session(), unconsumed_);
     unconsumed_ = 0;
-    readable_.notify();
-    writable_.notify();
+    changed_.notify();
 }
 
 void Stream::reset(std::uint32_t code) {

@@ -24,7 +24,7 @@ struct Client;
 
 namespace im::http::h2 {
 
-// Wakes one waiting coroutine on this thread; a notify() before the wait is kept.
+// Wakes the coroutines waiting on this thread; a notify() before the wait is kept.
 class Wakeup {
 public:
     explicit Wakeup(const boost::asio::any_io_executor& ex)
@@ -91,8 +91,7 @@ private:
     bool data_deferred_ = false;
     bool finished_ = false;
     bool closed_ = false;
-    Wakeup readable_;
-    Wakeup writable_;
+    Wakeup changed_;  // request bytes came, answer bytes left, or the stream closed
 };
 
 class Connection final : public server::Closable {

@@ -63,7 +63,7 @@ asio::awaitable<bool> RequestBody::fill() {
         }
     }
     from_buffer_ = false;
-    if (!scratch_) scratch_ = std::make_unique<char[]>(kScratch);
+    if (!scratch_) scratch_ = std::make_unique_for_overwrite<char[]>(kScratch);
     client_.guard.arm(worker.snapshot()->config->server.timeouts.body);
     auto [ec, n] = co_await client_.channel().read_some(asio::buffer(scratch_.get(), kScratch));
     client_.guard.disarm();

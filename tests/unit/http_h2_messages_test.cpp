@@ -20,7 +20,7 @@ RequestHead get(std::string_view path) {
 
 std::string field(const ResponseTranslator::Head& h, std::string_view name) {
     for (const auto& f : h.fields)
-        if (f.name == name) return f.value;
+        if (f.name == name) return std::string(f.value);
     return "<none>";
 }
 
