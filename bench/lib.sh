@@ -56,11 +56,15 @@ rotate() {
 
 port_in_use() { [ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]; }
 
-# a free TCP port on 127.0.0.1 in 20000-49999, other than the ones given
+# a free TCP port on 127.0.0.1 in 10000 up to the ephemeral range, other than the ones given
 pick_port() {
-    local p _ x skip
+    local p _ x skip low
+    # Below the kernel's ephemeral range: a port from it can be taken as the
+    # source port of some connection while the server that uses it restarts.
+    low=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$low" -gt 11000 ] 2>/dev/null || low=32768
     for _ in $(seq 1 200); do
-        p=$((20000 + (RANDOM * 32768 + RANDOM) % 30000))
+        p=$((10000 + (RANDOM * 32768 + RANDOM) % (low - 10000)))
         skip=0
         for x in "$@"; do [ "$p" = "$x" ] && skip=1; done
         [ "$skip" = 0 ] && ! port_in_use "$p" && { echo "$p"; return 0; }
