@@ -75,6 +75,12 @@ int on_frame_send(nghttp2_session* session, const nghttp2_frame* frame, void*) {
     return 0;
 }
 
+int on_send_data(nghttp2_session*, nghttp2_frame*, const std::uint8_t* frame_head, std::size_t length,
+                 nghttp2_data_source* source, void* user_data) {
+    static_cast<Stream*>(source->ptr)->send_frame(frame_head, length, of(user_data).send_batch());
+    return 0;
+}
+
 int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t, void* user_data) {
     of(user_data).stream_closed(id);
     return 0;
@@ -90,6 +96,7 @@ nghttp2_session_callbacks* callbacks() {
         nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
         nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
         nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+        nghttp2_session_callbacks_set_send_data_callback(cb, on_send_data);
         return cb;
     }();
     return made;
@@ -193,6 +200,8 @@ asio::awaitable<void> Connection::exchange(std::shared_ptr<Stream> s) {
     c.address = client_.address;
     if (c.secure) c.connection_headers = client_.worker.snapshot()->https_headers;
     c.guard.retarget(*s);
+    c.out.reserve(4096);  // a page and its head in one allocation
+    c.request.headers.reserve(16);
     c.in.append(s->head_text);
     s->head_text = std::string();
     co_await serve_stream(c, s->head.too_large() ? 431 : 0);
@@ -201,16 +210,14 @@ asio::awaitable<void> Connection::exchange(std::shared_ptr<Stream> s) {
 
 asio::awaitable<void> Connection::write_loop() {
     server::Guard guard(client_.worker.watchdog, client_.socket);
-    std::string out;
+    std::string& out = send_batch_;  // DATA frames are appended to it by on_send_data
     while (true) {
         out.clear();
         while (out.size() < kSendBatch) {
             const std::uint8_t* data = nullptr;
             ssize_t n = nghttp2_session_mem_send(session_, &data);
-            if (n <= 0) {
-                if (n < 0) spdlog::debug("HTTP/2 with {}: {}", client_.peer, nghttp2_strerror(static_cast<int>(n)));
-                break;
-            }
+            if (n < 0) spdlog::debug("HTTP/2 with {}: {}", client_.peer, nghttp2_strerror(static_cast<int>(n)));
+            if (n <= 0) break;
             out.append(reinterpret_cast<const char*>(data), static_cast<std::size_t>(n));
         }
         if (!out.empty()) {

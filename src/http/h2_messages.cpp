@@ -67,13 +67,13 @@ bool ResponseTranslator::take_head(std::string_view bytes, std::vector<Head>& he
     Head h;
     h.status = r.status;
     h.final = r.status >= 200;
-    std::string& names = kept_.emplace_back();
+    h.fields.reserve(r.headers.size());
+    std::size_t at = names_.size();
     for (const auto& f : r.headers)
-        if (!connection_specific(f.name)) append_lowercase(names, f.name);
-    std::size_t at = 0;
+        if (!connection_specific(f.name)) append_lowercase(names_, f.name);
     for (const auto& f : r.headers) {
         if (connection_specific(f.name)) continue;
-        h.fields.push_back({std::string_view(names).substr(at, f.name.size()), f.value});
+        h.fields.push_back({std::string_view(names_).substr(at, f.name.size()), f.value});
         at += f.name.size();
     }
     if (!h.final) {
@@ -95,7 +95,10 @@ bool ResponseTranslator::take_head(std::string_view bytes, std::vector<Head>& he
 }
 
 bool ResponseTranslator::feed(std::string_view bytes, std::vector<Head>& heads, std::string& body) {
-    kept_.clear();  // the views handed out last time are no longer in use
+    // The views handed out last time are no longer in use. Every name is a piece of
+    // the pending bytes or of these: with this much room names_ never moves.
+    names_.clear();
+    names_.reserve(pending_.size() + bytes.size());
     while (!bytes.empty()) {
         switch (state_) {
         case State::head: {
@@ -116,9 +119,9 @@ bool ResponseTranslator::feed(std::string_view bytes, std::vector<Head>& heads, 
             if (end == 0) return true;  // more to come
             std::size_t used = static_cast<std::size_t>(end) - before;
             pending_.resize(static_cast<std::size_t>(end));
-            std::string& head = kept_.emplace_back(std::move(pending_));
+            taken_ = std::move(pending_);
             pending_.clear();
-            if (!take_head(head, heads)) return false;
+            if (!take_head(taken_, heads)) return false;
             bytes.remove_prefix(used);
             break;
         }

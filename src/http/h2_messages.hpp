@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -82,9 +81,11 @@ private:
     bool head_request_;
     State state_ = State::head;
     std::string pending_;  // a head that came in pieces
-    // What the views of the heads handed out point into, besides the input:
-    // lowercase names, heads that came in pieces. A deque: it never moves them.
-    std::deque<std::string> kept_;
+    // What the views of the heads handed out point into, besides the input: the
+    // lowercase names (reserved per feed so that it never moves) and the one head
+    // of a feed that came in pieces.
+    std::string names_;
+    std::string taken_;
     std::uint64_t remaining_ = 0;
     ChunkedDecoder chunks_;
 };

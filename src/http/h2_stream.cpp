@@ -77,9 +77,9 @@ void Stream::submit(const ResponseTranslator::Head& h) {
     }
     nghttp2_data_provider body{};
     body.source.ptr = this;
-    body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t* buf, std::size_t length,
+    body.read_callback = [](nghttp2_session*, std::int32_t, std::uint8_t*, std::size_t length,
                             std::uint32_t* flags, nghttp2_data_source* source, void*) -> ssize_t {
-        return static_cast<Stream*>(source->ptr)->provide(buf, length, flags);
+        return static_cast<Stream*>(source->ptr)->provide(length, flags);
     };
     // nghttp2 copies the fields before it returns.
     nghttp2_submit_response(session, id_, nv.data(), nv.size(), h.has_body ? &body : nullptr);
@@ -88,17 +88,16 @@ void Stream::submit(const ResponseTranslator::Head& h) {
 asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer> buffers) {
     if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
     if (!translator_) translator_ = std::make_unique<ResponseTranslator>(head.method());
-    std::vector<ResponseTranslator::Head> heads;
     std::size_t total = 0;
     for (const auto& b : buffers) {
         std::string_view bytes(static_cast<const char*>(b.data()), b.size());
-        if (!translator_->feed(bytes, heads, response_)) {
+        if (!translator_->feed(bytes, heads_, response_)) {
             reset(NGHTTP2_INTERNAL_ERROR);
             co_return tls::IoResult{asio::error::invalid_argument, 0};
         }
         // Before the next feed: the heads are views into what it keeps.
-        for (const auto& h : heads) submit(h);
-        heads.clear();
+        for (const auto& h : heads_) submit(h);
+        heads_.clear();
         total += b.size();
     }
     if (data_deferred_ && (buffered() || translator_->complete())) {
@@ -126,31 +125,35 @@ void Stream::finish() {
     connection_.want_send();
 }
 
-ssize_t Stream::provide(std::uint8_t* buf, std::size_t length, std::uint32_t* flags) {
+ssize_t Stream::provide(std::size_t length, std::uint32_t* flags) {
     std::size_t n = std::min(length, buffered());
-    std::memcpy(buf, response_.data() + sent_, n);
-    sent_ += n;
+    bool last = n == buffered();
+    bool ended = translator_->complete() || (finished_ && translator_->open_ended());
+    if (n == 0 && !ended) {
+        // The answer stopped short of its announced length: the client must not take it as whole.
+        if (finished_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        data_deferred_ = true;
+        return NGHTTP2_ERR_DEFERRED;
+    }
+    if (last && ended) *flags |= NGHTTP2_DATA_FLAG_EOF;
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;  // send_frame() writes the bytes straight into the batch
+    return static_cast<ssize_t>(n);
+}
+
+void Stream::send_frame(const std::uint8_t* frame_head, std::size_t length, std::string& out) {
+    out.append(reinterpret_cast<const char*>(frame_head), 9);  // no padding: none is asked for
+    out.append(response_, sent_, length);
+    sent_ += length;
     if (sent_ == response_.size()) {
         response_.clear();
         sent_ = 0;
     } else if (sent_ >= kBuffered) {
-        // The writer appends while nghttp2 takes from the front: without this the
+        // The writer appends while frames take from the front: without this the
         // string would grow by all a download's bytes whenever it is never quite empty.
         response_.erase(0, sent_);
         sent_ = 0;
     }
     if (buffered() <= kBuffered / 2) changed_.notify();
-    if (buffered()) return static_cast<ssize_t>(n);
-    bool ended = translator_->complete() || (finished_ && translator_->open_ended());
-    if (ended) {
-        *flags |= NGHTTP2_DATA_FLAG_EOF;
-        return static_cast<ssize_t>(n);
-    }
-    // The answer stopped short of its announced length: the client must not take it as whole.
-    if (finished_) return n ? static_cast<ssize_t>(n) : ssize_t{NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE};
-    if (n) return static_cast<ssize_t>(n);
-    data_deferred_ = true;
-    return NGHTTP2_ERR_DEFERRED;
 }
 
 void Stream::discard() {

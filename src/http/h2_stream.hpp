@@ -64,8 +64,10 @@ public:
     // for a failed request; only past kDiscardLimit bytes is the stream reset.
     void discard();
     void closed();  // nghttp2 closed the stream, or the connection ends
-    // The data source nghttp2 pulls DATA frame payloads from.
-    ssize_t provide(std::uint8_t* buf, std::size_t length, std::uint32_t* flags);
+    // The data source of the answer's DATA frames: provide() says how much the next
+    // frame carries (no copy), send_frame() appends that frame to the send batch.
+    ssize_t provide(std::size_t length, std::uint32_t* flags);
+    void send_frame(const std::uint8_t* frame_head, std::size_t length, std::string& out);
 
     std::int32_t id() const { return id_; }
     bool request_done() const { return request_done_; }
@@ -86,6 +88,7 @@ private:
     bool discarding_ = false;
     std::size_t discarded_ = 0;
     std::unique_ptr<ResponseTranslator> translator_;
+    std::vector<ResponseTranslator::Head> heads_;  // reused by write()
     std::string response_;  // body bytes not yet taken by nghttp2
     std::size_t sent_ = 0;
     bool data_deferred_ = false;
@@ -109,6 +112,7 @@ public:
     void on_reload() override { go_away(); }
 
     nghttp2_session* session() const { return session_; }
+    std::string& send_batch() { return send_batch_; }
     void want_send() { send_wanted_.notify(); }
 
     // nghttp2 callbacks.
@@ -127,6 +131,7 @@ private:
     nghttp2_session* session_ = nullptr;
     std::unordered_map<std::int32_t, std::shared_ptr<Stream>> streams_;
     std::vector<std::shared_ptr<Stream>> to_start_;  // complete heads, started after nghttp2 returns
+    std::string send_batch_;  // frames for the next socket write
     Wakeup send_wanted_;
     Wakeup settled_;  // the writer or an exchange ended
     int exchanges_ = 0;

@@ -185,3 +185,21 @@ TEST(H2Response, GarbageIsRefused) {
     ResponseTranslator chunks("GET");
     EXPECT_FALSE(chunks.feed("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", heads, body));
 }
+
+TEST(H2Response, HeadsThatComeInPiecesKeepTheirFields) {
+    ResponseTranslator t("POST");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    ASSERT_TRUE(t.feed("HTTP/1.1 100 Cont", heads, body));
+    EXPECT_TRUE(heads.empty());
+    // The interim head completes from the pending bytes, the final one from these.
+    ASSERT_TRUE(t.feed("inue\r\nX-Early: 1\r\n\r\nHTTP/1.1 200 OK\r\nX-Final: yes\r\nContent-Length: 2\r\n\r\nok", heads,
+                       body));
+    ASSERT_EQ(heads.size(), 2u);
+    EXPECT_EQ(heads[0].status, 100);
+    EXPECT_EQ(field(heads[0], "x-early"), "1");
+    EXPECT_EQ(heads[1].status, 200);
+    EXPECT_EQ(field(heads[1], "x-final"), "yes");
+    EXPECT_EQ(field(heads[1], "content-length"), "2");
+    EXPECT_EQ(body, "ok");
+}
