@@ -224,7 +224,11 @@ asio::awaitable<void> Connection::write_loop() {
             guard.arm(server_config(client_).timeouts.send);
             auto [ec, n] = co_await client_.channel().write(asio::buffer(out));
             guard.disarm();
-            if (ec) break;
+            if (ec) {
+                boost::system::error_code ignored;
+                client_.socket.close(ignored);  // the reader stops too
+                co_return;
+            }
             continue;
         }
         // Both done (GOAWAY sent and its streams over, or a protocol error): hang up.
@@ -232,8 +236,12 @@ asio::awaitable<void> Connection::write_loop() {
         if (reading_done_) break;
         co_await send_wanted_.wait();
     }
+    // Closing with unread input would make the kernel send a reset, which can destroy
+    // the GOAWAY still in flight: stop sending, let the reader take in what the client
+    // still sends until it closes, for two seconds at most.
     boost::system::error_code ignored;
-    client_.socket.close(ignored);  // the reader, if still reading, stops too
+    client_.socket.shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
+    client_.guard.arm(std::chrono::seconds(2));
 }
 
 asio::awaitable<void> Connection::run() {
@@ -255,9 +263,10 @@ asio::awaitable<void> Connection::run() {
     start_exchanges();
     want_send();
     arm_idle();
-    while (alive && nghttp2_session_want_read(session_)) {
+    while (alive) {
         auto [ec, n] = co_await client_.channel().read_some(client_.in.free_space());
         if (ec || n == 0) break;
+        if (writer_done_) continue;  // lingering (see write_loop): read off, do not process
         client_.in.commit(n);
         saw_frame_ = true;
         auto rv = nghttp2_session_mem_recv(

@@ -864,7 +864,10 @@ def test_frames_up_to_a_larger_configured_max_frame_size_are_accepted(make_edge)
         assert raw.until(lambda r: r.stream(1).finished or r.goaways, timeout=10)
         assert (raw.stream(1).status, raw.stream(1).body) == (200, b"30000"), raw.frames
         raw.headers(3, edge.fields("/sink", method="POST"), end_stream=False)
-        raw.data(3, b"d" * 40000, end_stream=True)
+        try:
+            raw.data(3, b"d" * 40000, end_stream=True)
+        except OSError:
+            pass  # the server may hang up after the frame's head, before all of it is sent
         assert raw.until(lambda r: r.goaways, timeout=10), raw.frames
         assert raw.goaways[0].error_code == FRAME_SIZE_ERROR, raw.goaways
 
