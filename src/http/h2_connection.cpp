@@ -268,10 +268,12 @@ asio::awaitable<void> Connection::run() {
         if (ec || n == 0) break;
         if (writer_done_) continue;  // lingering (see write_loop): read off, do not process
         client_.in.commit(n);
+        bool preface = !saw_frame_;
         saw_frame_ = true;
         auto rv = nghttp2_session_mem_recv(
             session_, reinterpret_cast<const std::uint8_t*>(client_.in.view().data()), n);
         client_.in.consume(n);
+        if (preface && streams_.empty()) arm_idle();  // from the preface's deadline to keepalive
         if (rv < 0) {
             // Not HTTP/2 at all (a bad preface) or flooding: say so once and hang up.
             spdlog::debug("HTTP/2 with {}: {}", client_.peer, nghttp2_strerror(static_cast<int>(rv)));

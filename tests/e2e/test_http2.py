@@ -1008,6 +1008,21 @@ def test_idle_h2_connections_are_closed_after_the_keepalive_timeout(make_edge):
     assert edge.serves()
 
 
+def test_after_the_preface_an_idle_connection_gets_keepalive_not_the_header_timeout(make_edge):
+    # The header timeout bounds the preface only: once SETTINGS came, an idle connection
+    # may wait for its first request as long as keepalive allows.
+    edge = make_edge(timeouts="header: 1s, keepalive: 4s")
+    with edge.raw() as raw:
+        raw.handshake()
+        t0 = time.monotonic()
+        assert not raw.read_until_closed(timeout=2.5), "closed at the header timeout"
+        raw.headers(1, edge.fields("/late"))
+        assert raw.until(lambda r: r.stream(1).finished, timeout=10)
+        assert raw.stream(1).status == 200, raw.stream(1)
+        assert raw.read_until_closed(timeout=15), "still open 15 s after its last stream"
+        assert time.monotonic() - t0 >= 2.5 + 3.0  # keepalive (4 s) after the stream, with slack
+
+
 def test_a_stream_in_flight_longer_than_keepalive_is_not_cut(make_edge):
     # keepalive is for idle connections; a connection with an open stream is not idle.
     edge = make_edge(timeouts="header: 1s, keepalive: 1s")
