@@ -114,9 +114,10 @@ Decision decide(const http::Request& request, const Visitor& visitor, const Snap
     const Action* action = &view.default_action;
     const auto& path = visitor.path;
     const auto& candidates = view.rule_buckets[path.size() > 1 ? static_cast<unsigned char>(path[1]) : 0];
+    HeaderNames names;
     for (auto i : candidates) {
         const auto& rule = view.rules[i];
-        if (rule.could_match(path) && matches(*rule.match, request, visitor)) {
+        if (rule.could_match(path) && matches(*rule.match, request, visitor, names)) {
             action = &rule.action;
             break;
         }

@@ -50,7 +50,17 @@ bool maintenance_active(const Snapshot& snapshot, std::size_t index, std::int64_
 bool bypasses(const config::Bypass& bypass, const std::string& site, const http::Request& request,
               const Visitor& visitor);
 
+// Which header names a request has, as a 64-bit filter, found once per decide()
+// by the first header condition that asks: most header conditions then skip the
+// scan of the request's headers (match.cpp).
+struct HeaderNames {
+    std::uint64_t bits = 0;
+    bool known = false;
+};
+
 // Do the conditions hold for this request?
 bool matches(const config::Match& match, const http::Request& request, const Visitor& visitor);
+bool matches(const config::Match& match, const http::Request& request, const Visitor& visitor,
+             HeaderNames& names);
 
 }  // namespace im::core

@@ -25,7 +25,23 @@ bool host_matches(const std::vector<std::string>& globs, std::string_view host) 
     return any_of(globs, [&](const std::string& g) { return config::glob_match(g, lower); });
 }
 
-bool header_matches(const config::HeaderMatch& m, const http::Request& request) {
+// A header name's bit in HeaderNames: its length and first letter (case
+// folded), which tell most names apart; a shared bit only costs the scan.
+std::uint64_t name_bit(std::string_view name) {
+    unsigned first = name.empty() ? 0u : static_cast<unsigned char>(name[0]) | 0x20u;
+    return std::uint64_t{1} << ((name.size() * 7 + first) & 63);
+}
+
+std::uint64_t header_names(const http::Request& request, HeaderNames& names) {
+    if (!names.known) {
+        for (const auto& h : request.headers) names.bits |= name_bit(h.name);
+        names.known = true;
+    }
+    return names.bits;
+}
+
+bool header_matches(const config::HeaderMatch& m, const http::Request& request, HeaderNames& names) {
+    if (!(header_names(request, names) & name_bit(m.name))) return false;  // no such header
     for (const auto& h : request.headers) {
         if (!http::iequals(h.name, m.name)) continue;
         if (any_of(m.values, [&](const std::string& g) { return config::glob_match(g, h.value); }))
@@ -54,6 +70,12 @@ bool query_matches(const config::QueryMatch& m, std::string_view query) {
 }  // namespace
 
 bool matches(const config::Match& m, const http::Request& request, const Visitor& visitor) {
+    HeaderNames names;
+    return matches(m, request, visitor, names);
+}
+
+bool matches(const config::Match& m, const http::Request& request, const Visitor& visitor,
+             HeaderNames& names) {
     if (!m.paths.empty() &&
         !any_of(m.paths, [&](const std::string& g) { return config::glob_match(g, visitor.path); }))
         return false;
@@ -62,7 +84,7 @@ bool matches(const config::Match& m, const http::Request& request, const Visitor
         !any_of(m.methods, [&](const std::string& x) { return x == request.method; }))
         return false;
     for (const auto& h : m.headers)
-        if (!header_matches(h, request)) return false;
+        if (!header_matches(h, request, names)) return false;
     for (const auto& q : m.query)
         if (!query_matches(q, request.query)) return false;
     if (!m.sources.empty() &&

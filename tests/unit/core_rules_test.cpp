@@ -225,6 +225,23 @@ TEST(CoreMaintenance, AllowedPathsGoToTheStore) {
     EXPECT_EQ(w.decide("/assets/site.css").kind, Decision::Kind::maintenance);
 }
 
+// decide() skips header scans for names the request does not have (a 64-bit filter of
+// the request's header names): any case of the name still matches, and a rule list of
+// many header conditions, some sharing the filter's bit, still finds the right one.
+TEST(CoreRules, HeaderConditionsOverManyRulesAndAnyCase) {
+    World w;
+    for (int i = 0; i < 100; ++i)
+        w.add_rule(forward("api")).match.headers = {{"X-Rule-" + std::to_string(i), {"on"}}};
+    w.add_rule(forward("canary")).match.headers = {{"x-canary", {"yes"}}};
+    w.build();
+    EXPECT_EQ(w.group(w.decide("/", "X-CANARY: yes\r\n")), "canary");
+    EXPECT_EQ(w.group(w.decide("/", "x-rule-57: on\r\n")), "api");
+    EXPECT_EQ(w.group(w.decide("/", "X-Rule-7: on\r\n")), "api");
+    EXPECT_EQ(w.group(w.decide("/", "X-Rule-7: off\r\nX-Canary: yes\r\n")), "canary");
+    EXPECT_EQ(w.group(w.decide("/", "X-Other: on\r\n")), "app");
+    EXPECT_EQ(w.group(w.decide("/")), "app");
+}
+
 TEST(CoreMaintenance, BypassByHeaderSourceAndCookie) {
     World w;
     auto& m = w.site().maintenance;
