@@ -24,6 +24,7 @@ namespace h2 {
 namespace {
 
 constexpr std::size_t kSendBatch = 64 * 1024;  // frames gathered into one socket write
+constexpr std::size_t kIdleStreams = 8;          // closed streams a connection keeps for reuse
 
 Connection& of(void* user_data) { return *static_cast<Connection*>(user_data); }
 
@@ -136,15 +137,22 @@ void Connection::begin_stream(std::int32_t id) {
     const auto& server = server_config(client_);
     std::size_t header_list = server.http2.max_header_list_size ? server.http2.max_header_list_size
                                                                 : server.limits.max_header_bytes;
-    auto s = std::make_shared<Stream>(*this, client_.worker.io.get_executor(), id, header_list,
-                                      server.limits.max_headers);
+    std::shared_ptr<Stream> s;
+    if (idle_streams_.empty()) {
+        s = std::make_shared<Stream>(*this, client_.worker.io.get_executor(), id, header_list,
+                                     server.limits.max_headers);
+    } else {
+        s = std::move(idle_streams_.back());
+        idle_streams_.pop_back();
+        s->reuse(id, header_list, server.limits.max_headers);
+    }
     nghttp2_session_set_stream_user_data(session_, id, s.get());
     streams_.emplace(id, std::move(s));
     client_.guard.disarm();  // streams have deadlines of their own
 }
 
 void Connection::headers_done(Stream& s, bool end_stream) {
-    s.head_text = s.head.finish(!end_stream);
+    s.head.finish(!end_stream, s.head_text);
     if (end_stream) s.request_ended();
     auto it = streams_.find(s.id());
     if (it != streams_.end()) to_start_.push_back(it->second);
@@ -154,6 +162,10 @@ void Connection::stream_closed(std::int32_t id) {
     auto it = streams_.find(id);
     if (it == streams_.end()) return;
     it->second->closed();
+    // A stream that no exchange holds any more serves the next one: no allocation
+    // per request for the stream and its buffers.
+    if (it->second.use_count() == 1 && idle_streams_.size() < kIdleStreams)
+        idle_streams_.push_back(std::move(it->second));
     streams_.erase(it);
     if (streams_.empty()) arm_idle();
 }
@@ -178,33 +190,54 @@ void Connection::go_away() {
     want_send();
 }
 
-// Outside nghttp2's callbacks, so that an exchange may submit at once.
+// Outside nghttp2's callbacks, so that an answer may be submitted at once.
 void Connection::start_exchanges() {
     for (auto& s : to_start_) {
+        auto c = client_for(*s);
+        auto st = start_stream(*c, s->head.too_large() ? 431 : 0);
+        if (st.answered) {
+            // No coroutine for an answer that is ready: the common case of a page.
+            bool valid = s->deliver(c->out);
+            c->out.clear();
+            if (valid) s->finish();
+            c->guard.clear_target();
+            spare_ = std::move(c);
+            continue;
+        }
         ++exchanges_;
-        asio::co_spawn(client_.worker.io, exchange(std::move(s)), [this](std::exception_ptr) {
-            --exchanges_;
-            settled_.notify();
-        });
+        asio::co_spawn(client_.worker.io, exchange(std::move(c), std::move(s), std::move(st)),
+                       [this](std::exception_ptr) {
+                           --exchanges_;
+                           settled_.notify();
+                       });
     }
     to_start_.clear();
 }
 
-asio::awaitable<void> Connection::exchange(std::shared_ptr<Stream> s) {
-    // The head is all c.in ever holds: request bodies are read into RequestBody's own buffer.
-    Client c(client_.worker, asio::ip::tcp::socket(client_.worker.io), s->head_text.size() + 64);
-    c.pipe = s.get();
-    c.secure = client_.secure;
-    c.http2 = true;
-    c.peer = client_.peer;
-    c.address = client_.address;
-    if (c.secure) c.connection_headers = client_.worker.snapshot()->https_headers;
-    c.guard.retarget(*s);
-    c.out.reserve(4096);  // a page and its head in one allocation
-    c.request.headers.reserve(16);
-    c.in.append(s->head_text);
-    s->head_text = std::string();
-    co_await serve_stream(c, s->head.too_large() ? 431 : 0);
+// A stream's view of the connection's client, with the stream's head in `in`.
+std::unique_ptr<Client> Connection::client_for(Stream& s) {
+    auto c = std::move(spare_);
+    if (!c || c->in.capacity() < s.head_text.size()) {
+        // The head is all c.in ever holds: request bodies are read into RequestBody's own buffer.
+        std::size_t room = std::max(s.head_text.size(), server_config(client_).limits.max_header_bytes) + 64;
+        c = std::make_unique<Client>(client_.worker, asio::ip::tcp::socket(client_.worker.io), room);
+        c->secure = client_.secure;
+        c->http2 = true;
+        c->peer = client_.peer;
+        c->address = client_.address;
+        c->out.reserve(4096);  // a page and its head in one allocation
+        c->request.headers.reserve(16);
+    }
+    c->pipe = &s;
+    c->guard.retarget(s);
+    c->in.consume(c->in.size());
+    c->in.append(s.head_text);
+    s.head_text.clear();
+    return c;
+}
+
+asio::awaitable<void> Connection::exchange(std::unique_ptr<Client> c, std::shared_ptr<Stream> s, Started st) {
+    co_await finish_stream(*c, std::move(st));
     s->finish();
 }
 

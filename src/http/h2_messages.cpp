@@ -47,9 +47,22 @@ void RequestHead::add(std::string_view name, std::string_view value) {
     fields_.append(name).append(": ").append(value).append("\r\n");
 }
 
-std::string RequestHead::finish(bool has_body) {
+void RequestHead::reset(std::size_t max_bytes, std::size_t max_fields) {
+    method_.clear();
+    path_.clear();
+    authority_.clear();
+    fields_.clear();
+    cookie_.clear();
+    host_.clear();
+    has_content_length_ = chunked_ = too_large_ = false;
+    bytes_ = fields_count_ = 0;
+    max_bytes_ = max_bytes;
+    max_fields_ = max_fields;
+}
+
+void RequestHead::finish(bool has_body, std::string& head) {
     chunked_ = has_body && !has_content_length_;
-    std::string head;
+    head.clear();
     head.reserve(method_.size() + path_.size() + authority_.size() + fields_.size() + cookie_.size() + 64);
     head.append(method_).append(" ").append(path_).append(" HTTP/1.1\r\nhost: ");
     head.append(authority_.empty() ? host_ : authority_).append("\r\n");
@@ -57,11 +70,18 @@ std::string RequestHead::finish(bool has_body) {
     if (!cookie_.empty()) head.append("cookie: ").append(cookie_).append("\r\n");
     if (chunked_) head.append("transfer-encoding: chunked\r\n");
     head.append("\r\n");
-    return head;
+}
+
+void ResponseTranslator::reset(std::string_view request_method) {
+    head_request_ = request_method == "HEAD";
+    state_ = State::head;
+    pending_.clear();
+    remaining_ = 0;
+    chunks_.reset();
 }
 
 bool ResponseTranslator::take_head(std::string_view bytes, std::vector<Head>& heads) {
-    Response r;
+    Response& r = response_;
     // Our own answer: the limits only guard against a runaway, not a client.
     if (!parse_response(bytes, Limits{1 << 20, 10000}, r)) return false;
     Head h;

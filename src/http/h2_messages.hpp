@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "http/chunked.hpp"
+#include "http/message.hpp"
 
 namespace im::http::h2 {
 
@@ -21,12 +22,14 @@ public:
     // Beyond these the request is answered 431, like an HTTP/1.1 head.
     RequestHead(std::size_t max_bytes, std::size_t max_fields)
         : max_bytes_(max_bytes), max_fields_(max_fields) {}
+    // For the next stream: empty again, the buffers kept.
+    void reset(std::size_t max_bytes, std::size_t max_fields);
 
     void add(std::string_view name, std::string_view value);
     bool too_large() const { return too_large_; }
     // The head, ending in the blank line. `has_body`: DATA frames follow;
     // without a content-length they are framed chunked.
-    std::string finish(bool has_body);
+    void finish(bool has_body, std::string& head);
     bool chunked() const { return chunked_; }
     std::string_view method() const { return method_; }
 
@@ -62,7 +65,9 @@ public:
         bool has_body = false;  // DATA frames follow
     };
 
-    explicit ResponseTranslator(std::string_view request_method) : head_request_(request_method == "HEAD") {}
+    explicit ResponseTranslator(std::string_view request_method = {}) { reset(request_method); }
+    // For the answer to another request: the state cleared, the buffers kept.
+    void reset(std::string_view request_method);
 
     // Takes the next bytes of the answer: completed heads go to `heads`,
     // body bytes are appended to `body`. False when the bytes are not a valid
@@ -78,7 +83,7 @@ private:
     enum class State { head, length, chunked, until_end, done };
     bool take_head(std::string_view head, std::vector<Head>& heads);
 
-    bool head_request_;
+    bool head_request_ = false;
     State state_ = State::head;
     std::string pending_;  // a head that came in pieces
     // What the views of the heads handed out point into, besides the input: the
@@ -88,6 +93,7 @@ private:
     std::string taken_;
     std::uint64_t remaining_ = 0;
     ChunkedDecoder chunks_;
+    Response response_;  // the parsed head, reused
 };
 
 }  // namespace im::http::h2

@@ -21,7 +21,13 @@ namespace asio = boost::asio;
 namespace {
 constexpr std::size_t kBuffered = 64 * 1024;      // answer bytes a stream may queue
 constexpr std::size_t kDiscardLimit = 1024 * 1024;  // request bytes read off after the answer
+constexpr std::size_t kKeptBuffer = 16 * 1024;  // a reused stream keeps buffers up to this size
+
+void keep_small(std::string& buffer) {
+    buffer.clear();
+    if (buffer.capacity() > kKeptBuffer) buffer = std::string();
 }
+}  // namespace
 
 // The timer never expires (it is made with time_point::max and never re-armed):
 // cancel() is the only way out, and it wakes every waiter, each of which then
@@ -34,6 +40,22 @@ asio::awaitable<void> Wakeup::wait() {
 Stream::Stream(Connection& connection, const asio::any_io_executor& ex, std::int32_t id,
                std::size_t max_header_bytes, std::size_t max_fields)
     : head(max_header_bytes, max_fields), connection_(connection), id_(id), changed_(ex) {}
+
+void Stream::reuse(std::int32_t id, std::size_t max_header_bytes, std::size_t max_fields) {
+    head.reset(max_header_bytes, max_fields);
+    head_text.clear();
+    id_ = id;
+    keep_small(request_);
+    read_ = unconsumed_ = 0;
+    request_done_ = discarding_ = false;
+    discarded_ = 0;
+    answering_ = false;
+    heads_.clear();
+    keep_small(response_);
+    sent_ = 0;
+    data_deferred_ = finished_ = closed_ = false;
+    changed_.reset();
+}
 
 asio::awaitable<tls::IoResult> Stream::read_some(asio::mutable_buffer buffer) {
     while (true) {
@@ -85,26 +107,34 @@ void Stream::submit(const ResponseTranslator::Head& h) {
     nghttp2_submit_response(session, id_, nv.data(), nv.size(), h.has_body ? &body : nullptr);
 }
 
-asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer> buffers) {
-    if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
-    if (!translator_) translator_ = std::make_unique<ResponseTranslator>(head.method());
-    std::size_t total = 0;
-    for (const auto& b : buffers) {
-        std::string_view bytes(static_cast<const char*>(b.data()), b.size());
-        if (!translator_->feed(bytes, heads_, response_)) {
-            reset(NGHTTP2_INTERNAL_ERROR);
-            co_return tls::IoResult{asio::error::invalid_argument, 0};
-        }
-        // Before the next feed: the heads are views into what it keeps.
-        for (const auto& h : heads_) submit(h);
-        heads_.clear();
-        total += b.size();
+bool Stream::deliver(std::string_view bytes) {
+    if (!answering_) {
+        translator_.reset(head.method());
+        answering_ = true;
     }
-    if (data_deferred_ && (buffered() || translator_->complete())) {
+    if (!translator_.feed(bytes, heads_, response_)) {
+        reset(NGHTTP2_INTERNAL_ERROR);
+        return false;
+    }
+    // Before the next feed: the heads are views into what it keeps.
+    for (const auto& h : heads_) submit(h);
+    heads_.clear();
+    if (data_deferred_ && (buffered() || translator_.complete())) {
         data_deferred_ = false;
         nghttp2_session_resume_data(connection_.session(), id_);
     }
     connection_.want_send();
+    return true;
+}
+
+asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer> buffers) {
+    if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
+    std::size_t total = 0;
+    for (const auto& b : buffers) {
+        if (!deliver({static_cast<const char*>(b.data()), b.size()}))
+            co_return tls::IoResult{asio::error::invalid_argument, 0};
+        total += b.size();
+    }
     // Backpressure: the client's window (or its reading) sets the pace.
     while (buffered() > kBuffered && !closed_) co_await changed_.wait();
     if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
@@ -114,7 +144,7 @@ asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer>
 void Stream::finish() {
     finished_ = true;
     if (closed_) return;
-    if (!translator_ || !translator_->head_done()) {
+    if (!answering_ || !translator_.head_done()) {
         reset(NGHTTP2_INTERNAL_ERROR);  // no answer at all: never the case unless a bug
         return;
     }
@@ -128,7 +158,7 @@ void Stream::finish() {
 ssize_t Stream::provide(std::size_t length, std::uint32_t* flags) {
     std::size_t n = std::min(length, buffered());
     bool last = n == buffered();
-    bool ended = translator_->complete() || (finished_ && translator_->open_ended());
+    bool ended = translator_.complete() || (finished_ && translator_.open_ended());
     if (n == 0 && !ended) {
         // The answer stopped short of its announced length: the client must not take it as whole.
         if (finished_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "http/h2_messages.hpp"
+#include "http/session.hpp"
 #include "server/watchdog.hpp"
 #include "tls/channel.hpp"
 
@@ -33,6 +34,7 @@ public:
         pending_ = true;
         timer_.cancel();
     }
+    void reset() { pending_ = false; }  // nobody waits: a stream taken up again
     boost::asio::awaitable<void> wait();
 
 private:
@@ -46,10 +48,16 @@ class Stream final : public tls::Pipe, public server::Closable {
 public:
     Stream(Connection& connection, const boost::asio::any_io_executor& ex, std::int32_t id,
            std::size_t max_header_bytes, std::size_t max_fields);
+    // The same object for a new stream of the connection, its buffers kept (but
+    // not a download's worth of them). Only when nothing refers to it any more.
+    void reuse(std::int32_t id, std::size_t max_header_bytes, std::size_t max_fields);
 
     // What the request pipeline sees.
     boost::asio::awaitable<tls::IoResult> read_some(boost::asio::mutable_buffer buffer) override;
     boost::asio::awaitable<tls::IoResult> write(std::span<const boost::asio::const_buffer> buffers) override;
+    // Takes answer bytes for nghttp2 without waiting (write() waits while too much is
+    // queued). False when they are not a valid answer: the stream is reset.
+    bool deliver(std::string_view bytes);
     void finish();  // the pipeline is done: end the stream (or reset a cut-short answer)
 
     // The stream client's deadline (body or send timeout): give up the stream.
@@ -87,7 +95,8 @@ private:
     bool request_done_ = false;
     bool discarding_ = false;
     std::size_t discarded_ = 0;
-    std::unique_ptr<ResponseTranslator> translator_;
+    bool answering_ = false;  // the first answer bytes came: translator_ is set up
+    ResponseTranslator translator_;
     std::vector<ResponseTranslator::Head> heads_;  // reused by write()
     std::string response_;  // body bytes not yet taken by nghttp2
     std::size_t sent_ = 0;
@@ -124,13 +133,18 @@ private:
     void go_away();
     void start_exchanges();
     boost::asio::awaitable<void> write_loop();
-    boost::asio::awaitable<void> exchange(std::shared_ptr<Stream> s);
+    boost::asio::awaitable<void> exchange(std::unique_ptr<Client> c, std::shared_ptr<Stream> s, Started st);
+    std::unique_ptr<Client> client_for(Stream& s);
     void arm_idle();
 
     Client& client_;
     nghttp2_session* session_ = nullptr;
     std::unordered_map<std::int32_t, std::shared_ptr<Stream>> streams_;
     std::vector<std::shared_ptr<Stream>> to_start_;  // complete heads, started after nghttp2 returns
+    // The client of the last stream answered at once, kept for the next one: most
+    // streams (pages, maintenance, redirects) never wait, and reuse its buffers.
+    std::unique_ptr<Client> spare_;
+    std::vector<std::shared_ptr<Stream>> idle_streams_;  // closed streams, kept for new ones
     std::string send_batch_;  // frames for the next socket write
     Wakeup send_wanted_;
     Wakeup settled_;  // the writer or an exchange ended

@@ -274,73 +274,101 @@ void restore_carry(Client& c) {
     c.carry.clear();
 }
 
-// Serves one request whose head is in c.in[0, end). Returns whether the
-// connection stays open for another.
-asio::awaitable<bool> serve_request(Client& c, long end) {
+// A decision the gateway answers itself, with its log line and count.
+void answer_decision(Client& c, const core::Snapshot& snapshot, const Started& st) {
+    const auto& d = st.decision;
+    std::uint64_t bytes = 0;
+    int status = answer_locally(c, snapshot, d, st.close, bytes);
+    c.redact_query =
+        d.site >= 0 && st.visitor.path == snapshot.sites[d.site].config->maintenance.bypass.cookie_path;
+    std::string_view site_name = d.site >= 0 ? std::string_view(snapshot.sites[d.site].config->name) : "-";
+    log_access(c, site_name, status, bytes, {}, -1, st.start);
+    count_request(c, snapshot, d.site, observe::action_of(d.kind), status, request_bytes(c, st.end), bytes);
+}
+
+}  // namespace
+
+// The part of a request that needs no waiting. Answered at once: a refusal,
+// the HTTPS redirect, or a local answer to a request without a body. Else
+// the decision waits for the application or for the body to be read off.
+Started start_request(Client& c, long end) {
+    Started st;
+    st.end = end;
     // Timing is only for the access log: no clock read per request without it.
-    auto start = c.worker.access_log.enabled() ? Clock::now() : Clock::time_point{};
+    st.start = c.worker.access_log.enabled() ? Clock::now() : Clock::time_point{};
+    auto answered = [&st](bool keep) {
+        st.answered = true;
+        st.keep = keep;
+        return st;
+    };
     c.redact_query = false;
     const auto& server = server_config(c);
     c.connection_headers = c.secure ? std::string_view(c.worker.snapshot()->https_headers) : std::string_view();
     Limits limits{server.limits.max_header_bytes, server.limits.max_headers};
     int bad = parse_request(c.in.view().substr(0, static_cast<std::size_t>(end)), limits, c.request);
-    core::Visitor visitor;
-    if (!bad && !visitor_of(c, visitor)) bad = 400;
+    if (!bad && !visitor_of(c, st.visitor)) bad = 400;
     if (bad) {
         append_error(c.out, bad, true, c.stamp());
-        log_access(c, "-", bad, 0, {}, -1, start);  // operators must see refused requests too
+        log_access(c, "-", bad, 0, {}, -1, st.start);  // operators must see refused requests too
         count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, bad, end, 0);
-        co_return false;
+        return answered(false);
     }
     c.in.consume(static_cast<std::size_t>(end));
     if (!c.secure && redirects_to_https(c)) {
         int status = answer_https_redirect(c);
-        log_access(c, "-", status, 0, {}, -1, start);
+        log_access(c, "-", status, 0, {}, -1, st.start);
         count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::redirect, status,
                       request_bytes(c, end), 0);
-        co_return false;
+        return answered(false);
     }
     if (server.limits.max_body_bytes && c.request.content_length &&
         *c.request.content_length > server.limits.max_body_bytes) {
         append_error(c.out, 413, true, c.stamp());
         count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, 413, end, 0);
-        co_return false;
+        return answered(false);
     }
     const core::Snapshot& current = *c.worker.snapshot();
-    auto decision = core::decide(c.request, visitor, current);
-    bool close = !c.request.keep_alive || c.worker.draining();
+    st.decision = core::decide(c.request, st.visitor, current);
+    st.close = !c.request.keep_alive || c.worker.draining();
     // A request that awaits pins its snapshot: the worker may be handed a new
     // one meanwhile. Answers made at once need no pin (and no atomic count).
-    std::shared_ptr<const core::Snapshot> pinned;
-    if (decision.kind == core::Decision::Kind::forward || c.request.has_body())
-        pinned = c.worker.snapshot();
-    const core::Snapshot* snapshot = &current;
-    if (decision.kind == core::Decision::Kind::forward) {
-        bool keep =
-            co_await serve_forward(c, *snapshot, decision, close, start, request_bytes(c, end));
+    if (st.decision.kind == core::Decision::Kind::forward || c.request.has_body()) {
+        st.pinned = c.worker.snapshot();
+        return st;
+    }
+    answer_decision(c, current, st);
+    restore_carry(c);
+    return answered(!st.close);
+}
+
+asio::awaitable<bool> finish_request(Client& c, Started& st) {
+    const core::Snapshot& snapshot = *st.pinned;
+    if (st.decision.kind == core::Decision::Kind::forward) {
+        bool keep = co_await serve_forward(c, snapshot, st.decision, st.close, st.start,
+                                           request_bytes(c, st.end));
         restore_carry(c);
         co_return keep;
     }
-    if (c.request.has_body()) {
-        // The answer does not use the body; read it off so the next request parses.
-        RequestBody body(c, server.limits.max_body_bytes);
-        if (!co_await body.discard()) {
-            if (body.error_status()) append_error(c.out, body.error_status(), true, c.stamp());
-            co_return false;
-        }
+    // The answer does not use the body; read it off so the next request parses.
+    RequestBody body(c, server_config(c).limits.max_body_bytes);
+    if (!co_await body.discard()) {
+        if (body.error_status()) append_error(c.out, body.error_status(), true, c.stamp());
+        co_return false;
     }
-    std::uint64_t bytes = 0;
-    int status = answer_locally(c, *snapshot, decision, close, bytes);
-    c.redact_query = decision.site >= 0 &&
-                     visitor.path == snapshot->sites[decision.site].config->maintenance.bypass.cookie_path;
-    std::string_view site_name =
-        decision.site >= 0 ? std::string_view(snapshot->sites[decision.site].config->name) : "-";
-    log_access(c, site_name, status, bytes, {}, -1, start);
-    count_request(c, *snapshot, decision.site, observe::action_of(decision.kind), status,
-                  request_bytes(c, end), bytes);
+    answer_decision(c, snapshot, st);
     restore_carry(c);
-    if (c.out.size() >= kFlushAt && !co_await flush(c)) co_return false;
-    co_return !close;
+    co_return !st.close;
+}
+
+namespace {
+
+// Serves one request whose head is in c.in[0, end). Returns whether the
+// connection stays open for another.
+asio::awaitable<bool> serve_request(Client& c, long end) {
+    auto st = start_request(c, end);
+    bool keep = st.answered ? st.keep : co_await finish_request(c, st);
+    if (keep && c.out.size() >= kFlushAt && !co_await flush(c)) co_return false;
+    co_return keep;
 }
 
 // Closing with unread input makes the kernel send a reset, which can destroy
@@ -396,15 +424,18 @@ Client::Client(server::Worker& w, tcp::socket s, std::size_t buffer_bytes)
 
 Stamp Client::stamp() const { return {worker.date.value(), connection_headers}; }
 
-asio::awaitable<void> serve_stream(Client& c, int refuse_status) {
-    if (refuse_status) {
-        refuse(c, refuse_status, 0);
-    } else {
-        bool timed_out = false;
-        long end = co_await read_head(c, timed_out);
-        if (end > 0) co_await serve_request(c, end);
-        else refuse(c, end == -431 ? 431 : 400, c.in.size());
-    }
+Started start_stream(Client& c, int refuse_status) {
+    long end = refuse_status ? 0 : find_head_end(c.in.view());
+    if (end > 0) return start_request(c, end);
+    if (refuse_status) refuse(c, refuse_status, 0);
+    else refuse(c, 400, c.in.size());
+    Started st;
+    st.answered = true;
+    return st;
+}
+
+asio::awaitable<void> finish_stream(Client& c, Started st) {
+    if (!st.answered) co_await finish_request(c, st);
     co_await flush(c);
 }
 

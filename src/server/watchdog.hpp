@@ -40,6 +40,7 @@ public:
     void reset() { expired_ = false; }
     void retarget(boost::asio::ip::tcp::socket& socket) { socket_ = &socket; }
     void retarget(Closable& target) { target_ = &target; }
+    void clear_target() { target_ = nullptr; }  // the target is gone: back to the socket
     // An idle connection (between requests) may be closed at once on shutdown.
     void set_idle(bool idle) { idle_ = idle; }
 

@@ -18,6 +18,12 @@ RequestHead get(std::string_view path) {
     return h;
 }
 
+std::string finish(RequestHead& h, bool has_body) {
+    std::string head = "left over from the stream before";
+    h.finish(has_body, head);
+    return head;
+}
+
 std::string field(const ResponseTranslator::Head& h, std::string_view name) {
     for (const auto& f : h.fields)
         if (f.name == name) return std::string(f.value);
@@ -29,7 +35,7 @@ std::string field(const ResponseTranslator::Head& h, std::string_view name) {
 TEST(H2RequestHead, PseudoFieldsBecomeTheRequestLineAndHost) {
     auto h = get("/a/b?x=1");
     h.add("accept", "text/html");
-    std::string head = h.finish(false);
+    std::string head = finish(h, false);
     EXPECT_EQ(head, "GET /a/b?x=1 HTTP/1.1\r\nhost: shop.example:8443\r\naccept: text/html\r\n\r\n");
     im::http::Request r;
     ASSERT_EQ(im::http::parse_request(head, {16 * 1024, 100}, r), 0);
@@ -42,7 +48,7 @@ TEST(H2RequestHead, CookiesSplitByHttp2AreJoinedIntoOneField) {
     auto h = get("/");
     h.add("cookie", "a=1");
     h.add("cookie", "b=2");
-    std::string head = h.finish(false);
+    std::string head = finish(h, false);
     EXPECT_NE(head.find("cookie: a=1; b=2\r\n"), std::string::npos) << head;
 }
 
@@ -51,14 +57,14 @@ TEST(H2RequestHead, AHostFieldStandsInForAMissingAuthority) {
     h.add(":method", "GET");
     h.add(":path", "/");
     h.add("host", "other.example");
-    std::string head = h.finish(false);
+    std::string head = finish(h, false);
     EXPECT_EQ(head.rfind("GET / HTTP/1.1\r\nhost: other.example\r\n", 0), 0u) << head;
     EXPECT_EQ(head.find("host:", 20), std::string::npos) << "one host field only: " << head;
 }
 
 TEST(H2RequestHead, ABodyWithoutContentLengthIsFramedChunked) {
     auto h = get("/upload");
-    std::string head = h.finish(true);
+    std::string head = finish(h, true);
     EXPECT_TRUE(h.chunked());
     EXPECT_NE(head.find("transfer-encoding: chunked\r\n"), std::string::npos);
     im::http::Request r;
@@ -69,7 +75,7 @@ TEST(H2RequestHead, ABodyWithoutContentLengthIsFramedChunked) {
 TEST(H2RequestHead, ABodyWithContentLengthKeepsIt) {
     auto h = get("/upload");
     h.add("content-length", "5");
-    std::string head = h.finish(true);
+    std::string head = finish(h, true);
     EXPECT_FALSE(h.chunked());
     EXPECT_EQ(head.find("transfer-encoding"), std::string::npos);
     EXPECT_NE(head.find("content-length: 5\r\n"), std::string::npos);
@@ -78,7 +84,7 @@ TEST(H2RequestHead, ABodyWithContentLengthKeepsIt) {
 TEST(H2RequestHead, TeIsDropped) {
     auto h = get("/");
     h.add("te", "trailers");
-    EXPECT_EQ(h.finish(false).find("te:"), std::string::npos);
+    EXPECT_EQ(finish(h, false).find("te:"), std::string::npos);
 }
 
 TEST(H2RequestHead, TooManyBytesOrFieldsMarkItTooLarge) {
@@ -202,4 +208,32 @@ TEST(H2Response, HeadsThatComeInPiecesKeepTheirFields) {
     EXPECT_EQ(field(heads[1], "x-final"), "yes");
     EXPECT_EQ(field(heads[1], "content-length"), "2");
     EXPECT_EQ(body, "ok");
+}
+
+TEST(H2RequestHead, ResetForgetsTheLastStream) {
+    RequestHead h = get("/first");
+    h.add("cookie", "a=1");
+    h.add("content-length", "3");
+    h.reset(16 * 1024, 100);
+    h.add(":method", "GET");
+    h.add(":authority", "b.example");
+    h.add(":path", "/second");
+    EXPECT_EQ(finish(h, true), "GET /second HTTP/1.1\r\nhost: b.example\r\ntransfer-encoding: chunked\r\n\r\n");
+    EXPECT_TRUE(h.chunked());
+}
+
+TEST(H2ResponseTranslator, ResetServesTheNextAnswer) {
+    ResponseTranslator t("HEAD");
+    std::vector<ResponseTranslator::Head> heads;
+    std::string body;
+    ASSERT_TRUE(t.feed("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", heads, body));
+    EXPECT_TRUE(t.complete());  // HEAD: no body follows
+    t.reset("GET");
+    heads.clear();
+    ASSERT_TRUE(t.feed("HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\nno", heads, body));
+    ASSERT_EQ(heads.size(), 1u);
+    EXPECT_EQ(heads[0].status, 404);
+    EXPECT_TRUE(heads[0].has_body);
+    EXPECT_EQ(body, "no");
+    EXPECT_TRUE(t.complete());
 }
