@@ -22,7 +22,7 @@ std::string_view origin_target(const Request& req) {
 int send(Client& c, int status, std::string_view headers, std::string_view body, bool close,
          std::uint64_t& bytes) {
     bool head = c.request.method == "HEAD";
-    append_reply(c.out, Reply{status, headers, body, head, close}, c.stamp());
+    c.answer(Reply{status, headers, body, head, close});
     bytes = head ? 0 : body.size();
     return status;
 }
@@ -31,9 +31,8 @@ int send(Client& c, int status, std::string_view headers, std::string_view body,
 
 int answer_store(Client& c, const core::SiteView& site, bool close, std::uint64_t& bytes) {
     const auto& req = c.request;
-    auto date = c.stamp();  // Date and the connection's header lines
     if (!site.store) {
-        append_error(c.out, 404, close, date);
+        c.answer_error(404, close);
         return 404;
     }
     pages::Conditional cond{req.method, find_header(req.headers, "accept-encoding"),
@@ -50,18 +49,18 @@ int answer_store(Client& c, const core::SiteView& site, bool close, std::uint64_
     case pages::Reply::Kind::not_modified:
         return send(c, answer.status, answer.headers, answer.body, close, bytes);
     case pages::Reply::Kind::redirect:
-        append_error(c.out, 301, close, date, "Location: " + answer.location + "\r\n");
+        c.answer_error(301, close, "Location: " + answer.location + "\r\n");
         return 301;
     case pages::Reply::Kind::method_not_allowed:
-        append_error(c.out, 405, close, date, "Allow: GET, HEAD\r\n");
+        c.answer_error(405, close, "Allow: GET, HEAD\r\n");
         return 405;
     case pages::Reply::Kind::bad_request:
-        append_error(c.out, 400, close, date);
+        c.answer_error(400, close);
         return 400;
     case pages::Reply::Kind::not_found:
         break;
     }
-    append_error(c.out, 404, close, date);
+    c.answer_error(404, close);
     return 404;
 }
 
@@ -69,7 +68,7 @@ int answer_page(Client& c, const core::Action& action, bool close, std::uint64_t
     const auto* page = action.page.get();
     if (!page) {
         // The file left the store after a reload: still answer with the status.
-        append_error(c.out, action.config->status, close, c.stamp());
+        c.answer_error(action.config->status, close);
         return action.config->status;
     }
     const auto& file = *page->file;
@@ -92,7 +91,7 @@ int answer_fixed(Client& c, const core::Action& action, bool close, std::uint64_
 
 int answer_redirect(Client& c, const core::Action& action, bool close) {
     std::string headers = "Location: " + expand_location(action.config->location, c.request) + "\r\n";
-    append_error(c.out, action.config->status, close, c.stamp(), headers);
+    c.answer_error(action.config->status, close, headers);
     return action.config->status;
 }
 
@@ -217,7 +216,7 @@ int answer_maintenance(Client& c, const core::SiteView& site, const core::Mainte
 int answer_with_page(Client& c, const core::CompiledPage* page, int status, bool close,
                      std::uint64_t& bytes) {
     if (!page) {
-        append_error(c.out, status, close, c.stamp());
+        c.answer_error(status, close);
         return status;
     }
     return send_variant(c, *page, status ? status : page->status, {}, close, bytes);
@@ -226,7 +225,7 @@ int answer_with_page(Client& c, const core::CompiledPage* page, int status, bool
 int answer_https_redirect(Client& c) {
     const auto& tls = c.worker.snapshot()->config->tls;
     if (c.request.host.empty()) {  // HTTP/1.0 without Host: no name to send the client to
-        append_error(c.out, 400, true, c.stamp());
+        c.answer_error(400, true);
         return 400;
     }
     std::uint16_t port = tls.redirect_port ? tls.redirect_port : tls.listen.front().port;
@@ -237,7 +236,7 @@ int answer_https_redirect(Client& c) {
     location += c.request.target;
     // 301 for what browsers fetch; 308 keeps the method and body of anything else.
     const bool safe = c.request.method == "GET" || c.request.method == "HEAD";
-    append_error(c.out, safe ? 301 : 308, true, c.stamp(), "Location: " + location + "\r\n");
+    c.answer_error(safe ? 301 : 308, true, "Location: " + location + "\r\n");
     return safe ? 301 : 308;
 }
 
@@ -251,7 +250,7 @@ int answer_bypass_grant(Client& c, const config::Bypass& bypass, std::int64_t no
     std::string headers = "Set-Cookie: " + bypass.cookie_name + "=" + std::string(token) +
                           "; Max-Age=" + std::to_string(max_age) +
                           "; Path=/; HttpOnly; SameSite=Lax\r\nLocation: /\r\n";
-    append_error(c.out, 302, close, c.stamp(), headers);
+    c.answer_error(302, close, headers);
     return 302;
 }
 

@@ -30,6 +30,10 @@ struct Client {
     bool http2 = false;                   // an HTTP/2 stream (for the access log)
     tls::Channel channel() { return {&socket, tls.get(), pipe}; }
     Stamp stamp() const;  // Date and connection_headers, for every answer
+    // The gateway's own answers: into `out` as HTTP/1.1, or to the sink when set.
+    void answer(const Reply& reply);
+    void answer_error(int status, bool close, std::string_view extra_headers = {});
+    ReplySink* sink = nullptr;  // an HTTP/2 stream answered at once
     // Header lines every answer on this connection carries (HSTS on HTTPS).
     std::string_view connection_headers;
     server::Guard guard;

@@ -196,14 +196,16 @@ void Connection::start_exchanges() {
         auto c = client_for(*s);
         auto st = start_stream(*c, s->head.too_large() ? 431 : 0);
         if (st.answered) {
-            // No coroutine for an answer that is ready: the common case of a page.
-            bool valid = s->deliver(c->out);
+            // No coroutine for an answer that is ready: the common case of a page. It
+            // went to the stream by reply(), unless written as bytes.
+            bool valid = c->out.empty() || s->deliver(c->out);
             c->out.clear();
             if (valid) s->finish();
             c->guard.clear_target();
             spare_ = std::move(c);
             continue;
         }
+        c->sink = nullptr;  // what follows waits, and answers through the pipe
         ++exchanges_;
         asio::co_spawn(client_.worker.io, exchange(std::move(c), std::move(s), std::move(st)),
                        [this](std::exception_ptr) {
@@ -229,6 +231,7 @@ std::unique_ptr<Client> Connection::client_for(Stream& s) {
         c->request.headers.reserve(16);
     }
     c->pipe = &s;
+    c->sink = &s;
     c->guard.retarget(s);
     c->in.consume(c->in.size());
     c->in.append(s.head_text);

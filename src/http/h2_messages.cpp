@@ -22,6 +22,21 @@ void append_lowercase(std::string& out, std::string_view s) {
 
 }  // namespace
 
+void add_fields(std::string_view lines, std::vector<ResponseTranslator::Field>& fields, std::string& names) {
+    while (!lines.empty()) {
+        auto eol = lines.find("\r\n");
+        std::string_view line = lines.substr(0, eol);
+        lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 2);
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos || connection_specific(line.substr(0, colon))) continue;
+        std::string_view value = line.substr(colon + 1);
+        while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
+        std::size_t at = names.size();
+        append_lowercase(names, line.substr(0, colon));
+        fields.push_back({std::string_view(names).substr(at, colon), value});
+    }
+}
+
 void RequestHead::add(std::string_view name, std::string_view value) {
     // The same measure as SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2).
     bytes_ += name.size() + value.size() + 32;

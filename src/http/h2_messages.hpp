@@ -96,4 +96,9 @@ private:
     Response response_;  // the parsed head, reused
 };
 
+// The fields of "Name: value\r\n" lines as the gateway writes them, names
+// lowercased into `names` (reserved by the caller so that it does not move
+// while the fields point into it), connection-specific fields left out.
+void add_fields(std::string_view lines, std::vector<ResponseTranslator::Field>& fields, std::string& names);
+
 }  // namespace im::http::h2

@@ -49,7 +49,7 @@ void Stream::reuse(std::int32_t id, std::size_t max_header_bytes, std::size_t ma
     read_ = unconsumed_ = 0;
     request_done_ = discarding_ = false;
     discarded_ = 0;
-    answering_ = false;
+    answering_ = whole_ = false;
     heads_.clear();
     keep_small(response_);
     sent_ = 0;
@@ -127,6 +127,29 @@ bool Stream::deliver(std::string_view bytes) {
     return true;
 }
 
+void Stream::reply(const Reply& r, Stamp stamp) {
+    answering_ = whole_ = true;
+    // What append_reply writes, as fields: 204 and 304 have neither length nor body.
+    bool framed = r.status != 204 && r.status != 304;
+    auto& h = reply_head_;
+    h.status = r.status;
+    h.fields.clear();
+    h.fields.push_back({"date", stamp.date});
+    reply_names_.clear();
+    reply_names_.reserve(stamp.extra.size() + r.headers.size());
+    add_fields(stamp.extra, h.fields, reply_names_);
+    add_fields(r.headers, h.fields, reply_names_);
+    char length[24];
+    if (framed) {
+        int n = std::snprintf(length, sizeof length, "%zu", r.body.size());
+        h.fields.push_back({"content-length", std::string_view(length, static_cast<std::size_t>(n))});
+    }
+    h.has_body = framed && !r.head_only && !r.body.empty();
+    if (h.has_body) response_.assign(r.body);
+    submit(h);
+    connection_.want_send();
+}
+
 asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer> buffers) {
     if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
     std::size_t total = 0;
@@ -144,7 +167,7 @@ asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer>
 void Stream::finish() {
     finished_ = true;
     if (closed_) return;
-    if (!answering_ || !translator_.head_done()) {
+    if (!answering_ || (!whole_ && !translator_.head_done())) {
         reset(NGHTTP2_INTERNAL_ERROR);  // no answer at all: never the case unless a bug
         return;
     }
@@ -158,7 +181,7 @@ void Stream::finish() {
 ssize_t Stream::provide(std::size_t length, std::uint32_t* flags) {
     std::size_t n = std::min(length, buffered());
     bool last = n == buffered();
-    bool ended = translator_.complete() || (finished_ && translator_.open_ended());
+    bool ended = whole_ || translator_.complete() || (finished_ && translator_.open_ended());
     if (n == 0 && !ended) {
         // The answer stopped short of its announced length: the client must not take it as whole.
         if (finished_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

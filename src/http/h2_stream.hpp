@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "http/h2_messages.hpp"
+#include "http/respond.hpp"
 #include "http/session.hpp"
 #include "server/watchdog.hpp"
 #include "tls/channel.hpp"
@@ -44,7 +45,7 @@ private:
 
 class Connection;
 
-class Stream final : public tls::Pipe, public server::Closable {
+class Stream final : public tls::Pipe, public server::Closable, public ReplySink {
 public:
     Stream(Connection& connection, const boost::asio::any_io_executor& ex, std::int32_t id,
            std::size_t max_header_bytes, std::size_t max_fields);
@@ -58,6 +59,8 @@ public:
     // Takes answer bytes for nghttp2 without waiting (write() waits while too much is
     // queued). False when they are not a valid answer: the stream is reset.
     bool deliver(std::string_view bytes);
+    // A whole answer of the gateway's own, submitted as it is (no HTTP/1.1 in between).
+    void reply(const Reply& reply, Stamp stamp) override;
     void finish();  // the pipeline is done: end the stream (or reset a cut-short answer)
 
     // The stream client's deadline (body or send timeout): give up the stream.
@@ -96,7 +99,10 @@ private:
     bool discarding_ = false;
     std::size_t discarded_ = 0;
     bool answering_ = false;  // the first answer bytes came: translator_ is set up
+    bool whole_ = false;      // the answer came by reply(): its body is all in response_
     ResponseTranslator translator_;
+    ResponseTranslator::Head reply_head_;  // reply()'s, reused
+    std::string reply_names_;
     std::vector<ResponseTranslator::Head> heads_;  // reused by write()
     std::string response_;  // body bytes not yet taken by nghttp2
     std::size_t sent_ = 0;

@@ -89,17 +89,20 @@ void append_reply(std::string& out, const Reply& reply, Stamp stamp) {
     if (!reply.head_only && reply.status != 304 && reply.status != 204) out.append(reply.body);
 }
 
-void append_error(std::string& out, int status, bool close, Stamp stamp,
-                  std::string_view extra_headers) {
-    std::string body;
+ErrorText::ErrorText(int status, std::string_view extra_headers)
+    : headers("Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n") {
     body.reserve(48);
     append_decimal(body, static_cast<std::uint64_t>(status));
     body.push_back(' ');
     body.append(reason_phrase(status));
     body.push_back('\n');
-    std::string headers("Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n");
     headers.append(extra_headers);
-    append_reply(out, Reply{status, headers, body, false, close}, stamp);
+}
+
+void append_error(std::string& out, int status, bool close, Stamp stamp,
+                  std::string_view extra_headers) {
+    ErrorText e(status, extra_headers);
+    append_reply(out, Reply{status, e.headers, e.body, false, close}, stamp);
 }
 
 }  // namespace im::http

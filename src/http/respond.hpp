@@ -46,6 +46,23 @@ struct Reply {
 // Appends a complete response (status line, Date, Content-Length, headers, body).
 void append_reply(std::string& out, const Reply& reply, Stamp stamp);
 
+// Where the gateway's own answers go instead of HTTP/1.1 bytes: an HTTP/2
+// stream answered at once takes them as they are, with nothing to parse back.
+class ReplySink {
+public:
+    virtual void reply(const Reply& reply, Stamp stamp) = 0;
+
+protected:
+    ~ReplySink() = default;
+};
+
+// The body and header lines of a short plain-text error answer ("502 Bad Gateway\n").
+struct ErrorText {
+    ErrorText(int status, std::string_view extra_headers);
+    std::string body;
+    std::string headers;
+};
+
 // A short plain-text error answer, e.g. "502 Bad Gateway\n".
 void append_error(std::string& out, int status, bool close, Stamp stamp,
                   std::string_view extra_headers = {});

@@ -159,7 +159,7 @@ config::GatewayFailure gateway_failure(upstream::Failure f) {
 int answer_failure(Client& c, const core::SiteView& site, upstream::Failure f, int status,
                    bool close, std::uint64_t& bytes) {
     if (f == upstream::Failure::request_body || f == upstream::Failure::client_gone) {
-        append_error(c.out, status, true, c.stamp());  // the client's fault
+        c.answer_error(status, true);  // the client's fault
         return status;
     }
     auto gf = gateway_failure(f);
@@ -223,7 +223,7 @@ int answer_locally(Client& c, const core::Snapshot& snapshot, const core::Decisi
                    std::uint64_t& bytes) {
     using Kind = core::Decision::Kind;
     if (d.kind == Kind::no_site) {
-        append_error(c.out, 404, close, c.stamp());  // no site for this Host
+        c.answer_error(404, close);  // no site for this Host
         return 404;
     }
     const auto& site = snapshot.sites[static_cast<std::size_t>(d.site)];
@@ -243,7 +243,7 @@ int answer_locally(Client& c, const core::Snapshot& snapshot, const core::Decisi
     case Kind::forward:
     case Kind::no_site: break;
     }
-    append_error(c.out, 404, close, c.stamp());
+    c.answer_error(404, close);
     return 404;
 }
 
@@ -308,7 +308,7 @@ Started start_request(Client& c, long end) {
     int bad = parse_request(c.in.view().substr(0, static_cast<std::size_t>(end)), limits, c.request);
     if (!bad && !visitor_of(c, st.visitor)) bad = 400;
     if (bad) {
-        append_error(c.out, bad, true, c.stamp());
+        c.answer_error(bad, true);
         log_access(c, "-", bad, 0, {}, -1, st.start);  // operators must see refused requests too
         count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, bad, end, 0);
         return answered(false);
@@ -323,7 +323,7 @@ Started start_request(Client& c, long end) {
     }
     if (server.limits.max_body_bytes && c.request.content_length &&
         *c.request.content_length > server.limits.max_body_bytes) {
-        append_error(c.out, 413, true, c.stamp());
+        c.answer_error(413, true);
         count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, 413, end, 0);
         return answered(false);
     }
@@ -352,7 +352,7 @@ asio::awaitable<bool> finish_request(Client& c, Started& st) {
     // The answer does not use the body; read it off so the next request parses.
     RequestBody body(c, server_config(c).limits.max_body_bytes);
     if (!co_await body.discard()) {
-        if (body.error_status()) append_error(c.out, body.error_status(), true, c.stamp());
+        if (body.error_status()) c.answer_error(body.error_status(), true);
         co_return false;
     }
     answer_decision(c, snapshot, st);
@@ -398,7 +398,7 @@ void set_peer(Client& c) {
 
 // A refused head: the answer, the log line and the count, before the connection closes.
 void refuse(Client& c, int status, std::uint64_t bytes_in) {
-    append_error(c.out, status, true, c.stamp());
+    c.answer_error(status, true);
     c.request.clear();  // nothing of it was parsed: logged without method and target
     log_access(c, "-", status, 0, {}, -1, Clock::now());
     count_request(c, *c.worker.snapshot(), -1, observe::RequestAction::refused, status, bytes_in, 0);
@@ -423,6 +423,16 @@ Client::Client(server::Worker& w, tcp::socket s, std::size_t buffer_bytes)
     : worker(w), socket(std::move(s)), guard(w.watchdog, socket), in(buffer_bytes) {}
 
 Stamp Client::stamp() const { return {worker.date.value(), connection_headers}; }
+
+void Client::answer(const Reply& reply) {
+    if (sink) sink->reply(reply, stamp());
+    else append_reply(out, reply, stamp());
+}
+
+void Client::answer_error(int status, bool close, std::string_view extra_headers) {
+    ErrorText e(status, extra_headers);
+    answer(Reply{status, e.headers, e.body, false, close});
+}
 
 Started start_stream(Client& c, int refuse_status) {
     long end = refuse_status ? 0 : find_head_end(c.in.view());
@@ -459,7 +469,7 @@ asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket, b
         bool timed_out = false;
         long end = co_await read_head(c, timed_out);
         if (end == 0) {
-            if (timed_out) append_error(c.out, 408, true, c.stamp());
+            if (timed_out) c.answer_error(408, true);
             break;
         }
         if (first && !https && opens_h2c(c)) {
