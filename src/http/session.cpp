@@ -251,7 +251,7 @@ int answer_locally(Client& c, const core::Snapshot& snapshot, const core::Decisi
 asio::awaitable<bool> tls_handshake(Client& c, const tls::CertificateStore& certificates) {
     c.tls = std::make_unique<tls::TlsStream>(c.socket, certificates.handshake_context());
     c.guard.arm(server_config(c).timeouts.header);
-    auto [ec] = co_await c.tls->async_handshake(asio::ssl::stream_base::server, nothrow);
+    auto ec = co_await c.tls->handshake(tls::TlsStream::Role::server);
     c.guard.disarm();
     if (!ec) co_return true;
     // Scanners and old clients fail handshakes all day: worth a debug line, not a warning.

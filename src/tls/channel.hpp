@@ -6,17 +6,15 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/container/small_vector.hpp>
 #include <span>
 #include <tuple>
 
-namespace im::tls {
+#include "tls/stream.hpp"
 
-using TlsStream = boost::asio::ssl::stream<boost::asio::ip::tcp::socket&>;
-using IoResult = std::tuple<boost::system::error_code, std::size_t>;
+namespace im::tls {
 
 // The bytes of one exchange that is not a connection of its own: an HTTP/2
 // stream, which the request phases see as one HTTP/1.1 request and answer.
@@ -38,7 +36,7 @@ struct Channel {
     boost::asio::awaitable<IoResult> read_some(const Buffers& buffers) const {
         constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
         if (pipe) co_return co_await pipe->read_some(*boost::asio::buffer_sequence_begin(buffers));
-        if (tls) co_return co_await tls->async_read_some(buffers, nothrow);
+        if (tls) co_return co_await tls->read_some(*boost::asio::buffer_sequence_begin(buffers));
         co_return co_await socket->async_read_some(buffers, nothrow);
     }
 
@@ -50,7 +48,15 @@ struct Channel {
                 boost::asio::buffer_sequence_begin(buffers), boost::asio::buffer_sequence_end(buffers));
             co_return co_await pipe->write(parts);
         }
-        if (tls) co_return co_await boost::asio::async_write(*tls, buffers, nothrow);
+        if (tls) {
+            std::size_t total = 0;
+            for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
+                auto [ec, n] = co_await tls->write(*it);
+                total += n;
+                if (ec) co_return IoResult{ec, total};
+            }
+            co_return IoResult{boost::system::error_code{}, total};
+        }
         co_return co_await boost::asio::async_write(*socket, buffers, nothrow);
     }
 };

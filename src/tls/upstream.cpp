@@ -22,8 +22,7 @@ boost::asio::awaitable<std::string> client_handshake(TlsStream& stream, const co
                             : SSL_set1_host(ssl, name.c_str()) == 1;
         if (!pinned) co_return "cannot verify the name '" + name + "'";
     }
-    auto [hec] = co_await stream.async_handshake(asio::ssl::stream_base::client,
-                                                 asio::as_tuple(asio::use_awaitable));
+    auto hec = co_await stream.handshake(TlsStream::Role::client);
     if (!hec) co_return std::string();
     long verify = SSL_get_verify_result(ssl);
     if (tls.verify && verify != X509_V_OK)

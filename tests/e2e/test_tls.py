@@ -263,3 +263,66 @@ def test_bad_tls_sections_are_config_errors(tmp_path, tls_section, expected):
     out = run_binary("check", "--config", str(config))
     assert out.returncode != 0 and expected in out.stderr, out.stderr
     assert f"{config}:" in out.stderr  # file:line:column
+
+
+# The TLS layer reads what the socket has into one buffer and writes records straight to the
+# socket: bodies larger than a record, many requests in one read, and clients that vanish.
+
+def test_large_bodies_both_ways_over_https(site, tmp_path):
+    n = 24 * 1024 * 1024 + 3  # many records, partial writes and a last short record
+    r = subprocess.run(["curl", "-sS", "--http1.1", "--max-time", "60", "--cacert", str(site.ca.pem),
+                        "--resolve", f"www.example.com:{site.https_port}:127.0.0.1", "-o", "-",
+                        f"https://www.example.com:{site.https_port}/bytes/{n}"],
+                       capture_output=True, timeout=90)
+    assert r.returncode == 0 and len(r.stdout) == n, (r.returncode, len(r.stdout), r.stderr[-300:])
+    upload = tmp_path / "upload.bin"
+    upload.write_bytes(bytes(range(256)) * (n // 256))
+    up = site.curl("www.example.com", "/sink", "--data-binary", f"@{upload}", "-H", "Content-Type: application/octet-stream")
+    assert up.returncode == 0 and "HTTP/1.1 200 OK" in up.stdout, up.stdout[:300] + up.stderr  # after a 100
+    assert up.stdout.rstrip().endswith(str(upload.stat().st_size)), up.stdout[-300:]
+
+
+def _read_answer(s, buffered):
+    """One Content-Length framed answer from s: (status line, body, bytes after it)."""
+    while b"\r\n\r\n" not in buffered:
+        chunk = s.recv(65536)
+        assert chunk, "the connection closed before an answer"
+        buffered += chunk
+    head, rest = buffered.split(b"\r\n\r\n", 1)
+    length = int(next(l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")))
+    while len(rest) < length:
+        chunk = s.recv(65536)
+        assert chunk, "the connection closed inside an answer"
+        rest += chunk
+    return head.split(b"\r\n")[0], rest[:length], rest[length:]
+
+
+def test_pipelined_requests_in_one_record_over_https(site):
+    ctx = ssl.create_default_context(cafile=str(site.ca.pem))
+    ctx.set_alpn_protocols(["http/1.1"])
+    sizes = (10, 70000, 5)
+    with socket.create_connection(("127.0.0.1", site.https_port), timeout=10) as raw, \
+            ctx.wrap_socket(raw, server_hostname="www.example.com") as s:
+        # One write: one record holding three heads.
+        s.sendall(b"".join(f"GET /bytes/{n} HTTP/1.1\r\nHost: www.example.com\r\n\r\n".encode() for n in sizes))
+        left = b""
+        for n in sizes:
+            status, body, left = _read_answer(s, left)
+            assert status == b"HTTP/1.1 200 OK" and len(body) == n, (status, len(body))
+
+
+def test_clients_that_vanish_mid_tls_leave_the_gateway_serving(site):
+    ctx = ssl.create_default_context(cafile=str(site.ca.pem))
+    for _ in range(10):
+        s = ctx.wrap_socket(socket.create_connection(("127.0.0.1", site.https_port), timeout=10),
+                            server_hostname="www.example.com")
+        s.sendall(b"GET /bytes/5000000 HTTP/1.1\r\nHost: www.example.com\r\n\r\n")
+        s.recv(100)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        s.close()  # a reset, no close_notify, most of the answer unsent
+    half = ctx.wrap_socket(socket.create_connection(("127.0.0.1", site.https_port), timeout=10),
+                           server_hostname="www.example.com")
+    half.sendall(b"GET / HTTP/1.1\r\nHost: www.example.com\r\nContent-Length: 100\r\n\r\nonly some")
+    half.close()  # the TCP connection ends inside a request body
+    r = site.curl("www.example.com", "/x")
+    assert r.returncode == 0 and "hello from app" in r.stdout, r.stdout + r.stderr

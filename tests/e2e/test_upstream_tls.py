@@ -52,6 +52,18 @@ def test_verified_https_target(tmp_path, backend_factory, gateway_factory, pki):
     assert echo["method"] == "GET" and echo["backend"] == "app"
 
 
+def test_large_bodies_both_ways_to_an_https_target(tmp_path, backend_factory, gateway_factory, pki):
+    ca = pki[0]
+    gw = start(tmp_path, backend_factory, gateway_factory, pki, f"{{ca_file: {ca.pem}}}")
+    n = 12 * 1024 * 1024 + 5  # many TLS records each way, on a pooled connection
+    for _ in range(2):
+        r = requests.get(gw.url + f"/bytes/{n}", timeout=60)
+        assert r.status_code == 200 and len(r.content) == n
+    body = bytes(range(256)) * (n // 256)
+    up = requests.post(gw.url + "/sink", data=body, timeout=60)
+    assert up.status_code == 200 and str(len(body)) in up.text, up.text[:200]
+
+
 def test_server_name_is_sent_and_checked(tmp_path, backend_factory, gateway_factory, pki):
     ca = pki[0]
     gw = start(tmp_path, backend_factory, gateway_factory, pki,

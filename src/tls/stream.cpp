@@ -1,0 +1,159 @@
+#include "tls/stream.hpp"
+
+#include <openssl/err.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <stdexcept>
+
+namespace im::tls {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+constexpr std::size_t kInput = 16 * 1024 + 512;  // a whole TLS record and its header
+
+int chunk(std::size_t size) { return static_cast<int>(std::min<std::size_t>(size, INT_MAX)); }
+
+}  // namespace
+
+// OpenSSL's read side: hands out the bytes in TlsStream::in_, or asks to be
+// called again (SSL_ERROR_WANT_READ) when there are none.
+struct InputBio {
+    static int read(BIO* bio, char* out, int size) {
+        auto& s = *static_cast<TlsStream*>(BIO_get_data(bio));
+        BIO_clear_retry_flags(bio);
+        std::size_t n = std::min(static_cast<std::size_t>(size), s.end_ - s.begin_);
+        if (n == 0) {
+            BIO_set_retry_read(bio);
+            return -1;
+        }
+        std::memcpy(out, s.in_.get() + s.begin_, n);
+        s.begin_ += n;
+        if (s.begin_ == s.end_) s.begin_ = s.end_ = 0;
+        return static_cast<int>(n);
+    }
+    static long control(BIO* bio, int command, long, void*) {
+        auto& s = *static_cast<TlsStream*>(BIO_get_data(bio));
+        switch (command) {
+        case BIO_CTRL_PENDING: return static_cast<long>(s.end_ - s.begin_);
+        case BIO_CTRL_FLUSH: return 1;
+        default: return 0;
+        }
+    }
+    static BIO_METHOD* method() {
+        static BIO_METHOD* made = [] {
+            BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "intermission input");
+            BIO_meth_set_read(m, read);
+            BIO_meth_set_ctrl(m, control);
+            BIO_meth_set_create(m, [](BIO* bio) {
+                BIO_set_init(bio, 1);
+                return 1;
+            });
+            return m;
+        }();
+        return made;
+    }
+};
+
+TlsStream::TlsStream(asio::ip::tcp::socket& socket, asio::ssl::context& context)
+    : socket_(socket), ssl_(SSL_new(context.native_handle())), in_(std::make_unique_for_overwrite<char[]>(kInput)) {
+    if (!ssl_) throw std::runtime_error("SSL_new failed");
+    // As asio's own stream: a write may end after a record, and its retry may
+    // come from another address; idle connections give their buffers back.
+    SSL_set_mode(ssl_, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                           SSL_MODE_RELEASE_BUFFERS);
+    boost::system::error_code ignored;
+    socket_.native_non_blocking(true, ignored);
+    BIO* input = BIO_new(InputBio::method());
+    BIO_set_data(input, this);
+    // BIO_NOCLOSE: the socket owns the descriptor.
+    SSL_set_bio(ssl_, input, BIO_new_socket(static_cast<int>(socket_.native_handle()), BIO_NOCLOSE));
+}
+
+TlsStream::~TlsStream() { SSL_free(ssl_); }
+
+asio::awaitable<TlsStream::Step> TlsStream::settle(int result, boost::system::error_code& ec) {
+    int error = SSL_get_error(ssl_, result);
+    if (error == SSL_ERROR_WANT_READ) {
+        // Asks for bytes only when it has taken all there were.
+        auto [rec, n] = co_await socket_.async_read_some(asio::buffer(in_.get() + end_, kInput - end_), nothrow);
+        end_ += n;
+        if (!rec) co_return Step::again;
+        // The connection ended without close_notify (that one would have ended SSL_read).
+        ec = rec == asio::error::eof ? boost::system::error_code(asio::ssl::error::stream_truncated) : rec;
+        co_return Step::failed;
+    }
+    if (error == SSL_ERROR_WANT_WRITE) {
+        auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_write, nothrow);
+        ec = wec;
+        co_return wec ? Step::failed : Step::again;
+    }
+    if (error == SSL_ERROR_ZERO_RETURN) {
+        ec = asio::error::eof;
+    } else if (error == SSL_ERROR_SYSCALL && errno != 0) {
+        ec = boost::system::error_code(errno, boost::system::system_category());
+    } else {
+        unsigned long reason = ERR_get_error();
+        bool truncated = reason == 0 || ERR_GET_REASON(reason) == SSL_R_UNEXPECTED_EOF_WHILE_READING;
+        ec = truncated ? boost::system::error_code(asio::ssl::error::stream_truncated)
+                       : boost::system::error_code(static_cast<int>(reason), asio::error::get_ssl_category());
+    }
+    ERR_clear_error();
+    co_return Step::failed;
+}
+
+// Every call checks that the socket is still open: a watchdog may have closed
+// it meanwhile, and its descriptor number may already belong to another connection.
+asio::awaitable<boost::system::error_code> TlsStream::handshake(Role role) {
+    if (role == Role::server) SSL_set_accept_state(ssl_);
+    else SSL_set_connect_state(ssl_);
+    boost::system::error_code ec;
+    while (socket_.is_open()) {
+        ERR_clear_error();
+        errno = 0;
+        int n = SSL_do_handshake(ssl_);
+        if (n == 1) co_return ec;
+        if (co_await settle(n, ec) == Step::failed) co_return ec;
+    }
+    co_return asio::error::bad_descriptor;
+}
+
+asio::awaitable<IoResult> TlsStream::read_some(asio::mutable_buffer buffer) {
+    boost::system::error_code ec;
+    while (socket_.is_open()) {
+        ERR_clear_error();
+        errno = 0;
+        int n = SSL_read(ssl_, buffer.data(), chunk(buffer.size()));
+        if (n > 0) co_return IoResult{ec, static_cast<std::size_t>(n)};
+        if (co_await settle(n, ec) == Step::failed) co_return IoResult{ec, 0};
+    }
+    co_return IoResult{asio::error::bad_descriptor, 0};
+}
+
+asio::awaitable<IoResult> TlsStream::write(asio::const_buffer buffer) {
+    boost::system::error_code ec;
+    const char* data = static_cast<const char*>(buffer.data());
+    std::size_t left = buffer.size();
+    while (left > 0) {
+        if (!socket_.is_open()) co_return IoResult{asio::error::bad_descriptor, buffer.size() - left};
+        ERR_clear_error();
+        errno = 0;
+        int n = SSL_write(ssl_, data, chunk(left));
+        if (n > 0) {
+            data += n;
+            left -= static_cast<std::size_t>(n);
+        } else if (co_await settle(n, ec) == Step::failed) {
+            co_return IoResult{ec, buffer.size() - left};
+        }
+    }
+    co_return IoResult{ec, buffer.size()};
+}
+
+}  // namespace im::tls
