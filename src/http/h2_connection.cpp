@@ -25,6 +25,8 @@ namespace {
 
 constexpr std::size_t kSendBatch = 64 * 1024;  // frames gathered into one socket write
 constexpr std::size_t kIdleStreams = 8;          // closed streams a connection keeps for reuse
+constexpr std::size_t kIdleClients = 4;          // and clients of streams that are done
+constexpr std::size_t kStreamHead = 4096;        // a stream client's room for its head, at least
 
 Connection& of(void* user_data) { return *static_cast<Connection*>(user_data); }
 
@@ -201,8 +203,7 @@ void Connection::start_exchanges() {
             bool valid = c->out.empty() || s->deliver(c->out);
             c->out.clear();
             if (valid) s->finish();
-            c->guard.clear_target();
-            spare_ = std::move(c);
+            keep_client(std::move(c));
             continue;
         }
         c->sink = nullptr;  // what follows waits, and answers through the pipe
@@ -218,10 +219,15 @@ void Connection::start_exchanges() {
 
 // A stream's view of the connection's client, with the stream's head in `in`.
 std::unique_ptr<Client> Connection::client_for(Stream& s) {
-    auto c = std::move(spare_);
+    std::unique_ptr<Client> c;
+    if (!idle_clients_.empty()) {
+        c = std::move(idle_clients_.back());
+        idle_clients_.pop_back();
+    }
     if (!c || c->in.capacity() < s.head_text.size()) {
-        // The head is all c.in ever holds: request bodies are read into RequestBody's own buffer.
-        std::size_t room = std::max(s.head_text.size(), server_config(client_).limits.max_header_bytes) + 64;
+        // The head is all c.in ever holds: request bodies are read into RequestBody's own
+        // buffer. A larger head later gets a client of its own.
+        std::size_t room = std::max(s.head_text.size() + 64, kStreamHead);
         c = std::make_unique<Client>(client_.worker, asio::ip::tcp::socket(client_.worker.io), room);
         c->secure = client_.secure;
         c->http2 = true;
@@ -239,9 +245,22 @@ std::unique_ptr<Client> Connection::client_for(Stream& s) {
     return c;
 }
 
+// A stream's client once its stream is done, for the next stream.
+void Connection::keep_client(std::unique_ptr<Client> c) {
+    if (idle_clients_.size() >= kIdleClients) return;
+    c->guard.disarm();
+    c->guard.clear_target();
+    c->pipe = nullptr;
+    c->sink = nullptr;
+    c->out.clear();
+    c->carry.clear();
+    idle_clients_.push_back(std::move(c));
+}
+
 asio::awaitable<void> Connection::exchange(std::unique_ptr<Client> c, std::shared_ptr<Stream> s, Started st) {
     co_await finish_stream(*c, std::move(st));
     s->finish();
+    keep_client(std::move(c));
 }
 
 asio::awaitable<void> Connection::write_loop() {

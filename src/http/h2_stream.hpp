@@ -141,15 +141,15 @@ private:
     boost::asio::awaitable<void> write_loop();
     boost::asio::awaitable<void> exchange(std::unique_ptr<Client> c, std::shared_ptr<Stream> s, Started st);
     std::unique_ptr<Client> client_for(Stream& s);
+    void keep_client(std::unique_ptr<Client> c);
     void arm_idle();
 
     Client& client_;
     nghttp2_session* session_ = nullptr;
     std::unordered_map<std::int32_t, std::shared_ptr<Stream>> streams_;
     std::vector<std::shared_ptr<Stream>> to_start_;  // complete heads, started after nghttp2 returns
-    // The client of the last stream answered at once, kept for the next one: most
-    // streams (pages, maintenance, redirects) never wait, and reuse its buffers.
-    std::unique_ptr<Client> spare_;
+    // Clients of streams that are done, kept for the next ones with their buffers.
+    std::vector<std::unique_ptr<Client>> idle_clients_;
     std::vector<std::shared_ptr<Stream>> idle_streams_;  // closed streams, kept for new ones
     std::string send_batch_;  // frames for the next socket write
     Wakeup send_wanted_;
