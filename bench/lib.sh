@@ -225,6 +225,16 @@ cpu_ticks() {
     echo "$total"
 }
 
+# utime clock ticks summed over PIDs: the part of cpu_ticks spent in the server's own code
+user_ticks() {
+    local total=0 p v
+    for p in "$@"; do
+        v=$(awk '{ sub(/.*\) /, ""); print $12 }' "/proc/$p/stat" 2>/dev/null)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
 # machine-wide jiffies: "busy(user+nice+system+irq+softirq+steal) total"
 sys_jiffies() {
     awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat
@@ -376,7 +386,7 @@ client_cmd() {
     esac
 }
 
-CSV_HEADER="round,scenario,client,server,conns,rps,p50_us,p99_us,requests,wrong_status,sock_connect,sock_read,sock_write,sock_timeout,errors,rss_hwm_kb,cpu_s,cpu_us_per_req,backend_cpu_s,client_cpu_s,machine_busy_pct,other_cpu_s,upstream_estab,preflight,attempt"
+CSV_HEADER="round,scenario,client,server,conns,rps,p50_us,p99_us,requests,wrong_status,sock_connect,sock_read,sock_write,sock_timeout,errors,rss_hwm_kb,cpu_s,cpu_us_per_req,backend_cpu_s,client_cpu_s,machine_busy_pct,other_cpu_s,upstream_estab,preflight,attempt,user_us_per_req"
 
 # measure ROUND SCENARIO SERVER CLIENT CONNS PREFLIGHT ATTEMPT: one run of
 # CLIENT against the running server; sets ROW (one CSV row), OTHER (CPU
@@ -387,11 +397,12 @@ measure() {
     local round=$1 sc=$2 server=$3 client=$4 c=$5 pf=$6 attempt=$7
     local raw="$OUT/raw/r$round-$sc-$client-$server-c$c-a$attempt" reqlog=""
     local pids bpids cpu0 cpu1 bcpu0 bcpu1 sys0 sys1 pj0 pj1 up=0 other hwm client_cpu per_req rc
+    local user0 user1 user_per_req
     local rps p50 p99 req wrong s_c s_r s_w s_t errors
     [ "$client" = h2load ] && reqlog="$RUN/h2load-requests.tsv"
     pids=$(tree_pids "$SERVER_PID")
     bpids=$(tree_pids "$BACKEND_PID")
-    pj0=$(proc_jiffies); cpu0=$(cpu_ticks $pids); bcpu0=$(cpu_ticks $bpids); sys0=$(sys_jiffies)
+    pj0=$(proc_jiffies); cpu0=$(cpu_ticks $pids); user0=$(user_ticks $pids); bcpu0=$(cpu_ticks $bpids); sys0=$(sys_jiffies)
 
     ( TIMEFORMAT='%R %U %S'; time client_cmd "$client" "$c" "$DURATION" ${reqlog:+"$reqlog"} >"$raw.txt" 2>"$raw.err" ) 2>"$raw.time" &
     CLIENT_PID=$!
@@ -399,7 +410,7 @@ measure() {
     [ "$sc" = proxy ] && up=$(count_estab "dport = :$BACKEND_PORT")
     wait "$CLIENT_PID"; rc=$?; CLIENT_PID=""
 
-    cpu1=$(cpu_ticks $pids); bcpu1=$(cpu_ticks $bpids); sys1=$(sys_jiffies); pj1=$(proc_jiffies)
+    cpu1=$(cpu_ticks $pids); user1=$(user_ticks $pids); bcpu1=$(cpu_ticks $bpids); sys1=$(sys_jiffies); pj1=$(proc_jiffies)
     hwm=$(sum_status_kb VmHWM $pids)
     client_cpu=$(awk '{ printf "%.2f", $2 + $3 }' "$raw.time" 2>/dev/null)
     other=$(other_cpu "$pj0" "$pj1" $((cpu1 - cpu0 + bcpu1 - bcpu0)) "$client_cpu")
@@ -425,13 +436,14 @@ measure() {
     fi
     errors=$((wrong + s_c + s_r + s_w + s_t))
     per_req=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$CLK_TCK" -v r="$req" 'BEGIN { printf "%.2f", (b - a) / t * 1e6 / r }')
+    user_per_req=$(awk -v a="$user0" -v b="$user1" -v t="$CLK_TCK" -v r="$req" 'BEGIN { printf "%.2f", (b - a) / t * 1e6 / r }')
 
     ROW="$round,$sc,$client,$server,$c,$rps,$p50,$p99,$req,$wrong,$s_c,$s_r,$s_w,$s_t,$errors,$hwm"
     ROW="$ROW,$(awk -v a="$cpu0" -v b="$cpu1" -v t="$CLK_TCK" -v per="$per_req" -v ba="$bcpu0" -v bb="$bcpu1" \
         'BEGIN { printf "%.2f,%s,%.2f", (b - a) / t, per, (bb - ba) / t }')"
     ROW="$ROW,${client_cpu:-},$(awk -v a="$sys0" -v b="$sys1" 'BEGIN { split(a, x, " "); split(b, y, " ");
         t = y[2] - x[2]; if (t <= 0) t = 1; printf "%.0f", 100 * (y[1] - x[1]) / t }')"
-    ROW="$ROW,$other,$up,$(echo "$pf" | tr ', ' ';_'),$attempt"
+    ROW="$ROW,$other,$up,$(echo "$pf" | tr ', ' ';_'),$attempt,$user_per_req"
     OTHER=$other
     DISTURBED=$(awk -v o="$other" -v n="$(nproc)" -v d="$DURATION" 'BEGIN { print (o > 0.1 * n * d) ? 1 : 0 }')
     log "    $client c=$c  rps=$rps  p50=${p50}us  p99=${p99}us  errors=$errors  cpu/req=${per_req}us  VmHWM=${hwm}kB  other-load=${other}s"

@@ -131,6 +131,8 @@ def main():
                     p(f"| {c} | {s} | – | – | – | – | – | – | – | not measured: {why} |")
                     continue
                 notes = []
+                if all(r.get("user_us_per_req") for r in rs):  # runs before it had no such column
+                    notes.append("user " + median_range(col(key, "user_us_per_req"), "{:.2f}") + " µs/req")
                 if sc == "proxy":
                     notes.append("upstream conns " + median_range(col(key, "upstream_estab"), "{:.0f}"))
                 warns = sorted({r["preflight"] for r in rs if r["preflight"] != "ok"})

@@ -43,19 +43,12 @@ struct Channel {
     template <class Buffers>
     boost::asio::awaitable<IoResult> write(const Buffers& buffers) const {
         constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
-        if (pipe) {
+        if (pipe || tls) {
             boost::container::small_vector<boost::asio::const_buffer, 4> parts(
                 boost::asio::buffer_sequence_begin(buffers), boost::asio::buffer_sequence_end(buffers));
-            co_return co_await pipe->write(parts);
-        }
-        if (tls) {
-            std::size_t total = 0;
-            for (auto it = boost::asio::buffer_sequence_begin(buffers); it != boost::asio::buffer_sequence_end(buffers); ++it) {
-                auto [ec, n] = co_await tls->write(*it);
-                total += n;
-                if (ec) co_return IoResult{ec, total};
-            }
-            co_return IoResult{boost::system::error_code{}, total};
+            if (pipe) co_return co_await pipe->write(parts);
+            if (parts.size() == 1) co_return co_await tls->write(parts.front());
+            co_return co_await tls->write(std::span<const boost::asio::const_buffer>(parts));
         }
         co_return co_await boost::asio::async_write(*socket, buffers, nothrow);
     }

@@ -18,6 +18,7 @@ namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kInput = 16 * 1024 + 512;  // a whole TLS record and its header
+constexpr std::size_t kRecord = 16 * 1024;       // the most plaintext one TLS record carries
 
 int chunk(std::size_t size) { return static_cast<int>(std::min<std::size_t>(size, INT_MAX)); }
 
@@ -154,6 +155,43 @@ asio::awaitable<IoResult> TlsStream::write(asio::const_buffer buffer) {
         }
     }
     co_return IoResult{ec, buffer.size()};
+}
+
+asio::awaitable<IoResult> TlsStream::write(std::span<const asio::const_buffer> buffers) {
+    std::size_t total = 0;
+    std::size_t i = 0, offset = 0;  // the next byte: buffers[i], at offset
+    auto rest = [&] { return buffers[i].size() - offset; };
+    auto at = [&] { return static_cast<const char*>(buffers[i].data()) + offset; };
+    while (i < buffers.size()) {
+        if (rest() == 0) {
+            ++i;
+            offset = 0;
+            continue;
+        }
+        if (rest() >= kRecord) {  // big enough to go as it is
+            auto [ec, n] = co_await write(asio::buffer(at(), rest()));
+            total += n;
+            if (ec) co_return IoResult{ec, total};
+            ++i;
+            offset = 0;
+            continue;
+        }
+        gathered_.clear();
+        while (i < buffers.size() && gathered_.size() < kRecord) {
+            std::size_t n = std::min(rest(), kRecord - gathered_.size());
+            gathered_.append(at(), n);
+            offset += n;
+            if (rest() == 0) {
+                ++i;
+                offset = 0;
+            }
+        }
+        auto [ec, n] = co_await write(asio::buffer(gathered_));
+        total += n;
+        if (ec) co_return IoResult{ec, total};
+    }
+    if (gathered_.capacity() > kRecord) gathered_ = std::string();
+    co_return IoResult{boost::system::error_code{}, total};
 }
 
 }  // namespace im::tls

@@ -14,6 +14,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
+#include <span>
+#include <string>
 #include <tuple>
 
 namespace im::tls {
@@ -38,6 +40,9 @@ public:
     boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer);
     // All of `buffer`, or an error.
     boost::asio::awaitable<IoResult> write(boost::asio::const_buffer buffer);
+    // All of `buffers`, pieces smaller than a record gathered into one (a head and the
+    // start of its body: one record and one socket write, not two).
+    boost::asio::awaitable<IoResult> write(std::span<const boost::asio::const_buffer> buffers);
 
 private:
     friend struct InputBio;
@@ -52,6 +57,7 @@ private:
     std::unique_ptr<char[]> in_;
     std::size_t begin_ = 0;
     std::size_t end_ = 0;
+    std::string gathered_;  // write()'s record of small pieces
 };
 
 }  // namespace im::tls
