@@ -215,25 +215,19 @@ sum_status_kb() {
     echo "$total"
 }
 
-# utime+stime clock ticks summed over PIDs (all threads of each process)
-cpu_ticks() {
-    local total=0 p v
+# clock ticks from /proc/PID/stat summed over PIDs (all threads of each process); $1 is
+# the awk expression over the fields after the command name ($12 utime, $13 stime)
+stat_ticks() {
+    local expr=$1 total=0 p v
+    shift
     for p in "$@"; do
-        v=$(awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null)
+        v=$(awk "{ sub(/.*\\) /, \"\"); print $expr }" "/proc/$p/stat" 2>/dev/null)
         total=$((total + ${v:-0}))
     done
     echo "$total"
 }
-
-# utime clock ticks summed over PIDs: the part of cpu_ticks spent in the server's own code
-user_ticks() {
-    local total=0 p v
-    for p in "$@"; do
-        v=$(awk '{ sub(/.*\) /, ""); print $12 }' "/proc/$p/stat" 2>/dev/null)
-        total=$((total + ${v:-0}))
-    done
-    echo "$total"
-}
+cpu_ticks() { stat_ticks '$12 + $13' "$@"; }  # utime+stime
+user_ticks() { stat_ticks '$12' "$@"; }       # utime: the server's own code, not the kernel's
 
 # machine-wide jiffies: "busy(user+nice+system+irq+softirq+steal) total"
 sys_jiffies() {
