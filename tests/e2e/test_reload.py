@@ -11,8 +11,8 @@ import requests
 
 from adminlib import TOKEN, admin_yaml, api, start_wrk, wrk_result, write_token
 from conftest import free_port, server_yaml, wait_until, write_tree
+from early_signal import serve_and_signal_early
 from rawhttp import Conn
-from test_shutdown import serve_and_signal_early
 
 
 def config(port, admin_port, targets, rules="", listen_extra=(), maintenance=""):
