@@ -37,6 +37,18 @@ void add_fields(std::string_view lines, std::vector<ResponseTranslator::Field>& 
     }
 }
 
+void add_fields(std::span<const Header> headers, std::vector<ResponseTranslator::Field>& fields,
+                std::string& names) {
+    std::size_t at = names.size();
+    for (const auto& f : headers)
+        if (!connection_specific(f.name)) append_lowercase(names, f.name);
+    for (const auto& f : headers) {
+        if (connection_specific(f.name)) continue;
+        fields.push_back({std::string_view(names).substr(at, f.name.size()), f.value});
+        at += f.name.size();
+    }
+}
+
 void RequestHead::add(std::string_view name, std::string_view value) {
     // The same measure as SETTINGS_MAX_HEADER_LIST_SIZE (RFC 9113 §6.5.2).
     bytes_ += name.size() + value.size() + 32;
@@ -103,14 +115,7 @@ bool ResponseTranslator::take_head(std::string_view bytes, std::vector<Head>& he
     h.status = r.status;
     h.final = r.status >= 200;
     h.fields.reserve(r.headers.size());
-    std::size_t at = names_.size();
-    for (const auto& f : r.headers)
-        if (!connection_specific(f.name)) append_lowercase(names_, f.name);
-    for (const auto& f : r.headers) {
-        if (connection_specific(f.name)) continue;
-        h.fields.push_back({std::string_view(names_).substr(at, f.name.size()), f.value});
-        at += f.name.size();
-    }
+    add_fields(r.headers, h.fields, names_);
     if (!h.final) {
         heads.push_back(std::move(h));
         return true;  // the final head follows

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -100,5 +101,9 @@ private:
 // lowercased into `names` (reserved by the caller so that it does not move
 // while the fields point into it), connection-specific fields left out.
 void add_fields(std::string_view lines, std::vector<ResponseTranslator::Field>& fields, std::string& names);
+// The same for fields parsed already (a forwarded answer's): names lowercased
+// into `names` (reserved as above), connection-specific fields left out.
+void add_fields(std::span<const Header> headers, std::vector<ResponseTranslator::Field>& fields,
+                std::string& names);
 
 }  // namespace im::http::h2

@@ -50,7 +50,7 @@ void Stream::reuse(std::int32_t id, std::size_t max_header_bytes, std::size_t ma
     read_ = unconsumed_ = 0;
     request_done_ = discarding_ = false;
     discarded_ = 0;
-    answering_ = whole_ = false;
+    answering_ = whole_ = relaying_ = relayed_ = false;
     heads_.clear();
     keep_small(response_);
     sent_ = 0;
@@ -152,11 +152,49 @@ void Stream::reply(const Reply& r, Stamp stamp) {
     connection_.want_send();
 }
 
+void Stream::relay_head(int status, std::span<const Header> fields, Stamp stamp, bool has_body) {
+    answering_ = relaying_ = true;
+    auto& h = reply_head_;
+    h.status = status;
+    h.final = true;
+    h.has_body = has_body;
+    h.fields.clear();
+    reply_names_.clear();
+    std::size_t name_bytes = stamp.extra.size();
+    for (const auto& f : fields) name_bytes += f.name.size();
+    reply_names_.reserve(name_bytes);
+    add_fields(fields, h.fields, reply_names_);
+    add_fields(stamp.extra, h.fields, reply_names_);
+    submit(h);
+    connection_.want_send();
+}
+
+void Stream::relay_done() {
+    relayed_ = true;
+    if (data_deferred_) {
+        data_deferred_ = false;
+        nghttp2_session_resume_data(connection_.session(), id_);
+    }
+    connection_.want_send();
+}
+
+// A forwarded body's bytes as they are; anything else is HTTP/1.1 to translate.
+bool Stream::take(std::string_view bytes) {
+    if (!relaying_) return deliver(bytes);
+    response_.append(bytes);
+    if (data_deferred_ && buffered()) {
+        data_deferred_ = false;
+        nghttp2_session_resume_data(connection_.session(), id_);
+    }
+    connection_.want_send();
+    return true;
+}
+
 asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer> buffers) {
     if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
     std::size_t total = 0;
     for (const auto& b : buffers) {
-        if (!deliver({static_cast<const char*>(b.data()), b.size()}))
+        if (!take({static_cast<const char*>(b.data()), b.size()}))
             co_return tls::IoResult{asio::error::invalid_argument, 0};
         total += b.size();
     }
@@ -169,7 +207,7 @@ asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer>
 void Stream::finish() {
     finished_ = true;
     if (closed_) return;
-    if (!answering_ || (!whole_ && !translator_.head_done())) {
+    if (!answering_ || (!whole_ && !relaying_ && !translator_.head_done())) {
         reset(NGHTTP2_INTERNAL_ERROR);  // no answer at all: never the case unless a bug
         return;
     }
@@ -183,7 +221,7 @@ void Stream::finish() {
 ssize_t Stream::provide(std::size_t length, std::uint32_t* flags) {
     std::size_t n = std::min(length, buffered());
     bool last = n == buffered();
-    bool ended = whole_ || translator_.complete() || (finished_ && translator_.open_ended());
+    bool ended = whole_ || relayed_ || (!relaying_ && (translator_.complete() || (finished_ && translator_.open_ended())));
     if (n == 0 && !ended) {
         // The answer stopped short of its announced length: the client must not take it as whole.
         if (finished_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -61,6 +61,9 @@ public:
     bool deliver(std::string_view bytes);
     // A whole answer of the gateway's own, submitted as it is (no HTTP/1.1 in between).
     void reply(const Reply& reply, Stamp stamp) override;
+    // A forwarded answer's head, submitted as fields; write() then takes its body as is.
+    void relay_head(int status, std::span<const Header> fields, Stamp stamp, bool has_body) override;
+    void relay_done() override;
     void finish();  // the pipeline is done: end the stream (or reset a cut-short answer)
 
     // The stream client's deadline (body or send timeout): give up the stream.
@@ -87,6 +90,7 @@ public:
 
 private:
     void reset(std::uint32_t code);
+    bool take(std::string_view bytes);
     void submit(const ResponseTranslator::Head& h);
     std::size_t buffered() const { return response_.size() - sent_; }
 
@@ -100,6 +104,8 @@ private:
     std::size_t discarded_ = 0;
     bool answering_ = false;  // the first answer bytes came: translator_ is set up
     bool whole_ = false;      // the answer came by reply(): its body is all in response_
+    bool relaying_ = false;   // the answer came by relay_head(): write() takes bare body bytes
+    bool relayed_ = false;    // and its body came whole (relay_done())
     ResponseTranslator translator_;
     ResponseTranslator::Head reply_head_;  // reply()'s, reused
     std::string reply_names_;

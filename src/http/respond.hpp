@@ -4,8 +4,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
+#include <span>
 #include <string>
 #include <string_view>
+
+#include "http/message.hpp"
 
 namespace im::http {
 
@@ -51,6 +54,12 @@ void append_reply(std::string& out, const Reply& reply, Stamp stamp);
 class ReplySink {
 public:
     virtual void reply(const Reply& reply, Stamp stamp) = 0;
+    // A forwarded answer: its head as fields (no HTTP/1.1 framing or connection
+    // fields among them), the connection's lines of `stamp` added. The body
+    // follows through the stream's write() as bare bytes, and relay_done() says
+    // it came whole; an answer cut short without it is reset, never ended.
+    virtual void relay_head(int status, std::span<const Header> fields, Stamp stamp, bool has_body) = 0;
+    virtual void relay_done() = 0;
 
 protected:
     ~ReplySink() = default;

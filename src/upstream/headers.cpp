@@ -38,14 +38,22 @@ bool replaced_on_response(std::string_view name) {
     return iequals(name, "content-length") || iequals(name, "via");
 }
 
-// Joins every value of a (list-valued) field, then adds ours.
+// Every value of a (list-valued) field joined, then ours.
+void append_list_value(std::string& out, const std::vector<http::Header>& headers, std::string_view name,
+                       std::string_view ours) {
+    for (const auto& h : headers)
+        if (iequals(h.name, name) && !h.value.empty()) out.append(h.value).append(", ");
+    out.append(ours);
+}
+
 void append_list_field(std::string& out, const std::vector<http::Header>& headers,
                        std::string_view name, std::string_view ours) {
     out.append(name).append(": ");
-    for (const auto& h : headers)
-        if (iequals(h.name, name) && !h.value.empty()) out.append(h.value).append(", ");
-    out.append(ours).append("\r\n");
+    append_list_value(out, headers, name, ours);
+    out.append("\r\n");
 }
+
+std::string_view via_of(const http::Response& res) { return res.minor_version == 0 ? "1.0 intermission" : kVia; }
 
 }  // namespace
 
@@ -116,7 +124,7 @@ void build_response_head(std::string& out, const http::Response& res, const Resp
         append_field(out, h.name, h.value);
     }
     if (!has_date) append_field(out, "Date", stamp.date);
-    append_list_field(out, res.headers, "Via", res.minor_version == 0 ? "1.0 intermission" : kVia);
+    append_list_field(out, res.headers, "Via", via_of(res));
     if (framing.length && res.content_length) {
         out.append("Content-Length: ");
         http::append_decimal(out, *res.content_length);
@@ -132,6 +140,26 @@ void build_response_head(std::string& out, const http::Response& res, const Resp
     }
     out.append(stamp.extra);
     out.append("\r\n");
+}
+
+void response_fields(const http::Response& res, bool length, http::Stamp stamp,
+                     std::vector<http::Header>& fields, std::string& storage) {
+    auto connection = http::find_header(res.headers, "connection");
+    fields.clear();
+    storage.clear();
+    append_list_value(storage, res.headers, "Via", via_of(res));
+    std::size_t via_end = storage.size();
+    if (length && res.content_length) http::append_decimal(storage, *res.content_length);
+    std::string_view made(storage);  // not appended to from here on: the views stay valid
+    bool has_date = false;
+    for (const auto& h : res.headers) {
+        if (is_hop_by_hop(h.name, connection) || replaced_on_response(h.name)) continue;
+        has_date = has_date || iequals(h.name, "date");
+        fields.push_back(h);
+    }
+    if (!has_date) fields.push_back({"date", stamp.date});
+    fields.push_back({"via", made.substr(0, via_end)});
+    if (made.size() > via_end) fields.push_back({"content-length", made.substr(via_end)});
 }
 
 }  // namespace im::upstream

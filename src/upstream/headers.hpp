@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "http/message.hpp"
 #include "http/respond.hpp"
@@ -29,6 +30,13 @@ struct ResponseFraming {
 // The response head to send to the client; `framing` says how the body goes.
 void build_response_head(std::string& out, const http::Response& res, const ResponseFraming& framing,
                          http::Stamp stamp, bool upgrade);
+
+// The same head as fields, for an HTTP/2 client: no status line, framing or
+// connection fields; a content-length when the target announced one and the
+// body is sent (`length`). Made values (Via, the length) are kept in
+// `storage`, which the fields view.
+void response_fields(const http::Response& res, bool length, http::Stamp stamp,
+                     std::vector<http::Header>& fields, std::string& storage);
 
 // True for fields that must not be forwarded: hop-by-hop ones and those the
 // Connection header names.

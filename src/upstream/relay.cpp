@@ -88,7 +88,7 @@ struct Relay {
     asio::awaitable<bool> chunked_body(std::string& head, bool client_chunked) {
         http::ChunkedDecoder decoder;
         std::string out = std::move(head);
-        bool head_sent = false;
+        bool head_sent = out.empty();  // an HTTP/2 stream has its head already
         while (true) {
             auto pending = conn.in.view();
             while (!pending.empty() && !decoder.done()) {
@@ -186,10 +186,21 @@ asio::awaitable<bool> relay_response(http::Client& c, Connection& conn, server::
     const bool target_keep_alive = res.keep_alive;
     const auto content_length = res.content_length.value_or(0);
     std::string head;
-    head.reserve(head_len + 128);
-    build_response_head(head, res, framing, c.stamp(), upgrade);
+    // An HTTP/2 stream takes the head as fields, and the body bare.
+    http::ReplySink* fields_sink = upgrade ? nullptr : c.sink;
+    if (fields_sink) {
+        thread_local std::vector<http::Header> fields;
+        thread_local std::string storage;
+        response_fields(res, framing.length, c.stamp(), fields, storage);
+        bool has_body = kind != http::BodyFraming::none && !(kind == http::BodyFraming::length && content_length == 0);
+        fields_sink->relay_head(res.status, fields, c.stamp(), has_body);
+    } else {
+        head.reserve(head_len + 128);
+        build_response_head(head, res, framing, c.stamp(), upgrade);
+    }
     conn.in.consume(head_len);  // `res` views die here
     r.response_started = true;
+    const bool client_chunked = client11 && !fields_sink;
 
     Relay relay{c, conn, ug, g, r};
     if (upgrade) {
@@ -204,18 +215,20 @@ asio::awaitable<bool> relay_response(http::Client& c, Connection& conn, server::
     bool complete = false;
     switch (kind) {
     case http::BodyFraming::none:
-        complete = co_await relay.to_client(asio::buffer(head)) && conn.in.empty();
+        complete = (head.empty() || co_await relay.to_client(asio::buffer(head))) && conn.in.empty();
         break;
     case http::BodyFraming::length:
         complete = co_await relay.length_body(head, content_length);
         break;
     case http::BodyFraming::chunked:
-        complete = co_await relay.chunked_body(head, client11);
+        complete = co_await relay.chunked_body(head, client_chunked);
         break;
     case http::BodyFraming::until_close:
-        complete = co_await relay.until_close_body(head, client11);
+        complete = co_await relay.until_close_body(head, client_chunked);
         break;
     }
+    // The body came whole (for one that runs until the target closes: it did so cleanly).
+    if (fields_sink && r.failure == Failure::none) fields_sink->relay_done();
     co_return complete && target_keep_alive && r.failure == Failure::none;
 }
 

@@ -463,6 +463,33 @@ def test_responses_never_carry_connection_specific_headers(edge):
         assert r.status == 503 and not no_connection_headers(r.headers), r.headers
 
 
+@pytest.mark.parametrize("path", ["/close-mid", "/raw/chunked-cut", "/raw/chunked-head-only",
+                                  "/raw/bad-chunk"])
+def test_a_forwarded_body_cut_short_is_never_ended_as_whole(edge, path):
+    """The target promises a body and breaks off (closes mid-length, before the last chunk,
+    or sends a bad chunk): the stream is reset or answered with an error, never ended as if
+    the body were whole, and the connection serves the next stream."""
+    with edge.h2() as c:
+        r = c.get(path)
+        assert r.reset is not None or (r.status or 0) >= 500, r
+        if r.status == 200:
+            assert r.reset is not None and not r.ended, r
+        assert c.get("/hello").status == 200
+    assert edge.serves()
+
+
+def test_forwarded_bodies_of_every_framing_arrive_whole_on_one_connection(edge):
+    """Length, chunked and close-delimited answers from the target, one after another on one
+    connection: each stream ends with exactly the target's bytes and its length where known."""
+    with edge.h2() as c:
+        for path, n in [("/bytes/70000", 70000), ("/chunked/70000", 70000), ("/eof/70000", 70000),
+                        ("/bytes/1", 1), ("/chunked/1", 1), ("/status/204", 0)]:
+            r = c.get(path)
+            assert r.ended and r.reset is None and len(r.body) == n, (path, r)
+            length = r.header("content-length")
+            assert length is None or int(length) == n, (path, r.headers)
+
+
 # --- maintenance, bypass, outage over h2 ------------------------------------------------------
 
 def test_maintenance_switched_on_applies_to_the_next_stream_of_an_open_connection(edge):
