@@ -121,10 +121,7 @@ bool Stream::deliver(std::string_view bytes) {
     // Before the next feed: the heads are views into what it keeps.
     for (const auto& h : heads_) submit(h);
     heads_.clear();
-    if (data_deferred_ && (buffered() || translator_.complete())) {
-        data_deferred_ = false;
-        nghttp2_session_resume_data(connection_.session(), id_);
-    }
+    if (buffered() || translator_.complete()) resume_data();
     connection_.want_send();
     return true;
 }
@@ -171,10 +168,7 @@ void Stream::relay_head(int status, std::span<const Header> fields, Stamp stamp,
 
 void Stream::relay_done() {
     relayed_ = true;
-    if (data_deferred_) {
-        data_deferred_ = false;
-        nghttp2_session_resume_data(connection_.session(), id_);
-    }
+    resume_data();
     connection_.want_send();
 }
 
@@ -182,10 +176,7 @@ void Stream::relay_done() {
 bool Stream::take(std::string_view bytes) {
     if (!relaying_) return deliver(bytes);
     response_.append(bytes);
-    if (data_deferred_ && buffered()) {
-        data_deferred_ = false;
-        nghttp2_session_resume_data(connection_.session(), id_);
-    }
+    if (buffered()) resume_data();
     connection_.want_send();
     return true;
 }
@@ -211,17 +202,26 @@ void Stream::finish() {
         reset(NGHTTP2_INTERNAL_ERROR);  // no answer at all: never the case unless a bug
         return;
     }
-    if (data_deferred_) {
-        data_deferred_ = false;
-        nghttp2_session_resume_data(connection_.session(), id_);
-    }
+    resume_data();
     connection_.want_send();
+}
+
+void Stream::resume_data() {
+    if (!data_deferred_) return;
+    data_deferred_ = false;
+    nghttp2_session_resume_data(connection_.session(), id_);
+}
+
+bool Stream::body_ended() const {
+    if (whole_ || relayed_) return true;
+    if (relaying_) return false;  // until relay_done()
+    return translator_.complete() || (finished_ && translator_.open_ended());
 }
 
 ssize_t Stream::provide(std::size_t length, std::uint32_t* flags) {
     std::size_t n = std::min(length, buffered());
     bool last = n == buffered();
-    bool ended = whole_ || relayed_ || (!relaying_ && (translator_.complete() || (finished_ && translator_.open_ended())));
+    bool ended = body_ended();
     if (n == 0 && !ended) {
         // The answer stopped short of its announced length: the client must not take it as whole.
         if (finished_) return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;

@@ -91,6 +91,8 @@ public:
 private:
     void reset(std::uint32_t code);
     bool take(std::string_view bytes);
+    void resume_data();      // the answer's DATA had run dry: more may go now
+    bool body_ended() const;  // all of the answer's body is in response_ (or it has none)
     void submit(const ResponseTranslator::Head& h);
     std::size_t buffered() const { return response_.size() - sent_; }
 
