@@ -14,10 +14,12 @@
 #include <iterator>
 #include <span>
 #include <tuple>
+#include <type_traits>
 
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "tls/socket_read.hpp"
 #include "tls/stream.hpp"
 
 namespace im::tls {
@@ -84,7 +86,10 @@ struct Channel {
         constexpr auto nothrow = boost::asio::as_tuple(boost::asio::use_awaitable);
         if (pipe) co_return co_await pipe->read_some(*boost::asio::buffer_sequence_begin(buffers));
         if (tls) co_return co_await tls->read_some(*boost::asio::buffer_sequence_begin(buffers));
-        co_return co_await socket->async_read_some(buffers, nothrow);
+        if constexpr (std::is_convertible_v<Buffers, boost::asio::mutable_buffer>)
+            co_return co_await async_read_socket(*socket, buffers, nothrow);
+        else
+            co_return co_await socket->async_read_some(buffers, nothrow);
     }
 
     template <class Buffers>

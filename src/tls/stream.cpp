@@ -1,5 +1,7 @@
 #include "tls/stream.hpp"
 
+#include "tls/socket_read.hpp"
+
 #include <openssl/err.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -84,7 +86,7 @@ asio::awaitable<TlsStream::Step> TlsStream::settle(int result, boost::system::er
     int error = SSL_get_error(ssl_, result);
     if (error == SSL_ERROR_WANT_READ) {
         // Asks for bytes only when it has taken all there were.
-        auto [rec, n] = co_await socket_.async_read_some(asio::buffer(in_.get() + end_, kInput - end_), nothrow);
+        auto [rec, n] = co_await async_read_socket(socket_, asio::buffer(in_.get() + end_, kInput - end_), nothrow);
         end_ += n;
         if (!rec) co_return Step::again;
         // The connection ended without close_notify (that one would have ended SSL_read).

@@ -3,8 +3,8 @@
 // boost::asio::ssl::stream goes through a memory BIO pair and two 17 KiB
 // buffers instead: two more copies of every byte and a state machine per
 // operation, a fifth of the CPU of an HTTP/2 page request by the profile.
-// Reads stay asio's own so that they keep its bookkeeping: after a read
-// that emptied the socket, the next one waits for epoll without a syscall.
+// Reads go through async_read_socket (socket_read.hpp): after a read that
+// emptied the socket, the next one waits for epoll without a syscall.
 #pragma once
 
 #include <openssl/ssl.h>

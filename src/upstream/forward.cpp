@@ -13,6 +13,7 @@
 #include "upstream/balancer.hpp"
 #include "upstream/headers.hpp"
 #include "upstream/relay.hpp"
+#include "tls/socket_read.hpp"
 #include "tls/upstream.hpp"
 
 namespace im::upstream {
@@ -146,6 +147,7 @@ asio::awaitable<std::unique_ptr<Connection>> connect(http::Client& c, const core
         co_return nullptr;
     }
     conn->socket.set_option(tcp::no_delay(true), ec);
+    tls::report_queued_bytes(conn->socket);
     if (address.tls) {
         conn->tls = std::make_unique<tls::TlsStream>(conn->socket, *s.tls->upstream[static_cast<std::size_t>(group)]);
         why = co_await tls::client_handshake(*conn->tls, g.tls, address);
