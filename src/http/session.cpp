@@ -34,8 +34,9 @@ namespace {
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kFlushAt = 64 * 1024;  // pipelined answers batch up to this
 
+// The accept loop counted the connection in; it counts out when its session ends.
 struct ClientCount {
-    explicit ClientCount(server::Worker& w) : worker(w) { ++worker.clients; }
+    explicit ClientCount(server::Worker& w) : worker(w) {}
     ~ClientCount() { --worker.clients; }
     server::Worker& worker;
 };

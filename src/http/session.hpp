@@ -15,6 +15,7 @@ class Worker;
 namespace im::http {
 
 // `https`: the connection came to a TLS listener; the handshake comes first.
+// The caller has counted it in `worker.clients`; the session counts it out.
 boost::asio::awaitable<void> serve_client(server::Worker& worker, boost::asio::ip::tcp::socket socket,
                                           bool https);
 

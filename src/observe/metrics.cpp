@@ -259,6 +259,11 @@ void Metrics::write_sites(TextExposition& out, const GatewayFacts& facts) const 
 void Metrics::write_process(TextExposition& out, const GatewayFacts& facts) const {
     out.family("intermission_client_connections", "gauge", "Open client connections, all workers.");
     out.sample("intermission_client_connections", {}, facts.client_connections);
+    out.family("intermission_worker_client_connections", "gauge",
+               "Open client connections of one worker (new ones go to the worker with the fewest).");
+    for (std::size_t w = 0; w < facts.worker_clients.size(); ++w)
+        out.sample("intermission_worker_client_connections", {{"worker", std::to_string(w)}},
+                   facts.worker_clients[w]);
     out.family("intermission_config_generation", "gauge",
                "The config in force: 1 at start, one more for each reload that was adopted.");
     out.sample("intermission_config_generation", {}, facts.config_generation);

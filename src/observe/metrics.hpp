@@ -168,6 +168,7 @@ struct GatewayFacts {
     std::uint64_t client_connections = 0;      // summed over the workers
     std::uint64_t config_generation = 0;       // 1 at start, +1 for each config a reload adopts
     const AlertCounters* alerts = nullptr;
+    std::vector<std::uint64_t> worker_clients;  // client_connections per worker (index order)
 };
 
 // The registry, on the control thread.

@@ -171,6 +171,9 @@ void Gateway::start_workers() {
         w->publish(current_);
         workers_.push_back(std::move(w));
     }
+    std::vector<Worker*> all;
+    for (auto& w : workers_) all.push_back(w.get());
+    for (auto& w : workers_) w->set_workers(all);
     for (auto& w : workers_) threads_.emplace_back([w = w.get()] { w->run(); });
 }
 
@@ -185,8 +188,10 @@ std::string Gateway::metrics() {
     observe::GatewayFacts facts;
     facts.snapshot = current_.get();
     facts.now = std::time(nullptr);
-    for (const auto& w : workers_)
-        facts.client_connections += w->clients.load(std::memory_order_relaxed);
+    for (const auto& w : workers_) {
+        facts.worker_clients.push_back(w->clients.load(std::memory_order_relaxed));
+        facts.client_connections += facts.worker_clients.back();
+    }
     facts.config_generation = config_epoch_;
     facts.alerts = &alerts_.counters();
     return metrics_.exposition(facts);

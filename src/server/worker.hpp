@@ -1,6 +1,7 @@
 // One event loop on one thread, with its own listeners (SO_REUSEPORT),
 // upstream pools and timers: workers share nothing but the immutable
-// snapshot they are handed.
+// snapshot they are handed, and new connections, which go to the worker
+// with the fewest.
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -68,11 +69,18 @@ public:
     observe::AccessLog access_log;
     WorkerEvents events;
     std::uint32_t roll();  // a cheap random number (xorshift), for weighted forwards
-    std::atomic<std::size_t> clients{0};  // open client connections (read by the control loop)
+    // Open client connections, counted from their accept (read by the control
+    // loop and by the other workers' accept loops).
+    std::atomic<std::size_t> clients{0};
+    // All workers, this one included, to share new connections with (before run()).
+    void set_workers(std::vector<Worker*> all) { workers_ = std::move(all); }
 
 private:
     boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool https);
     boost::asio::awaitable<void> tick_loop();
+    Worker& least_busy();
+    void hand_over(Worker& to, boost::asio::ip::tcp::socket socket, bool https);
+    void take_over(int fd, boost::asio::ip::tcp protocol, bool https);  // on this worker's thread
 
     unsigned index_;
     std::shared_ptr<const core::Snapshot> snapshot_;
@@ -85,6 +93,7 @@ private:
     bool draining_ = false;
     std::uint32_t random_state_;
     bool running_ = true;
+    std::vector<Worker*> workers_;
 };
 
 }  // namespace im::server

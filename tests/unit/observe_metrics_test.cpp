@@ -212,7 +212,7 @@ TEST(MetricRegistry, SumsWorkersAndLayoutIsWellFormed) {
     r.failure = upstream::Failure::client_gone;  // the client's doing: no upstream failure
     view.count_forward(0, d, r, 0, 0);
 
-    observe::GatewayFacts facts{s.get(), 0, 3, 1, nullptr};
+    observe::GatewayFacts facts{s.get(), 0, 3, 1, nullptr, {1, 2}};
     auto text = metrics.exposition(facts);
     expect_well_formed(text);
     EXPECT_EQ(requests(text, "www", "forward", "2xx"), 3);
@@ -244,6 +244,8 @@ TEST(MetricRegistry, SumsWorkersAndLayoutIsWellFormed) {
     EXPECT_EQ(
         value_of(text, "intermission_target_drained{group=\"app\",target=\"127.0.0.1:9000\"}"), 0);
     EXPECT_EQ(value_of(text, "intermission_client_connections"), 3);
+    EXPECT_EQ(value_of(text, "intermission_worker_client_connections{worker=\"0\"}"), 1);
+    EXPECT_EQ(value_of(text, "intermission_worker_client_connections{worker=\"1\"}"), 2);
     EXPECT_EQ(value_of(text, "intermission_build_info{version=\"0.1.0\"}"), 1);
 }
 
@@ -257,7 +259,7 @@ TEST(MetricRegistry, CountersOutliveAReload) {
     after->metrics->site(0, 1).count(RequestAction::store, 200, 1, 1);
     metrics.count_reload(true);
     metrics.count_reload(false);
-    auto text = metrics.exposition({after.get(), 0, 0, 2, nullptr});
+    auto text = metrics.exposition({after.get(), 0, 0, 2, nullptr, {}});
     EXPECT_EQ(requests(text, "shop", "store", "2xx"), 2);
     EXPECT_EQ(value_of(text, "intermission_request_bytes_total{site=\"www\"}"), 0);  // kept
     EXPECT_EQ(value_of(text, "intermission_request_bytes_total{site=\"blog\"}"), 0);
@@ -277,7 +279,7 @@ TEST(MetricRegistry, CountsFailoverTransitions) {
     auto down = core::with_health(*up, none, 2);
     metrics.observe(*down, 0);
     metrics.observe(*down, 0);  // another publication, still down: no new transition
-    auto text = metrics.exposition({down.get(), 0, 0, 1, nullptr});
+    auto text = metrics.exposition({down.get(), 0, 0, 1, nullptr, {}});
     EXPECT_EQ(value_of(text, "intermission_site_outage{site=\"www\"}"), 1);
     EXPECT_EQ(value_of(text, "intermission_failover_transitions_total{site=\"www\",to=\"outage\"}"),
               1);
@@ -287,7 +289,7 @@ TEST(MetricRegistry, CountsFailoverTransitions) {
     auto one = std::make_shared<core::HealthView>();
     one->healthy = {{0, 1}};
     metrics.observe(*core::with_health(*up, one, 3), 0);
-    text = metrics.exposition({up.get(), 0, 0, 1, nullptr});
+    text = metrics.exposition({up.get(), 0, 0, 1, nullptr, {}});
     EXPECT_EQ(value_of(text, "intermission_site_outage{site=\"www\"}"), 0);
     EXPECT_EQ(
         value_of(text, "intermission_failover_transitions_total{site=\"www\",to=\"recovered\"}"),
@@ -303,7 +305,7 @@ TEST(MetricRegistry, ASiteAddedInOutageIsNotATransition) {
     none->healthy = {{0, 0}};
     auto grown = snapshot_of(two_sites({"www", "shop"}), metrics);
     metrics.observe(*core::with_health(*grown, none, 2), 0);
-    auto text = metrics.exposition({grown.get(), 0, 0, 1, nullptr});
+    auto text = metrics.exposition({grown.get(), 0, 0, 1, nullptr, {}});
     EXPECT_EQ(value_of(text, "intermission_failover_transitions_total{site=\"www\",to=\"outage\"}"),
               1);
     EXPECT_EQ(
