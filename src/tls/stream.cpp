@@ -112,6 +112,16 @@ asio::awaitable<TlsStream::Step> TlsStream::settle(int result, boost::system::er
     co_return Step::failed;
 }
 
+// Before each OpenSSL call, so that SSL_get_error sees only that call's errors.
+// OpenSSL 3's ERR_clear_error frees the file and function name of all 16 queue
+// slots even when the queue is empty: 32 calls to free, 1.4 % of the CPU of a
+// TLS page request (perf). The queue is nearly always empty.
+namespace {
+void clear_errors() {
+    if (ERR_peek_error() != 0) ERR_clear_error();
+}
+}  // namespace
+
 // Every call checks that the socket is still open: a watchdog may have closed
 // it meanwhile, and its descriptor number may already belong to another connection.
 asio::awaitable<boost::system::error_code> TlsStream::handshake(Role role) {
@@ -119,7 +129,7 @@ asio::awaitable<boost::system::error_code> TlsStream::handshake(Role role) {
     else SSL_set_connect_state(ssl_);
     boost::system::error_code ec;
     while (socket_.is_open()) {
-        ERR_clear_error();
+        clear_errors();
         errno = 0;
         int n = SSL_do_handshake(ssl_);
         if (n == 1) co_return ec;
@@ -131,7 +141,7 @@ asio::awaitable<boost::system::error_code> TlsStream::handshake(Role role) {
 asio::awaitable<IoResult> TlsStream::read_some(asio::mutable_buffer buffer) {
     boost::system::error_code ec;
     while (socket_.is_open()) {
-        ERR_clear_error();
+        clear_errors();
         errno = 0;
         int n = SSL_read(ssl_, buffer.data(), chunk(buffer.size()));
         if (n > 0) co_return IoResult{ec, static_cast<std::size_t>(n)};
@@ -146,7 +156,7 @@ asio::awaitable<IoResult> TlsStream::write(asio::const_buffer buffer) {
     std::size_t left = buffer.size();
     while (left > 0) {
         if (!socket_.is_open()) co_return IoResult{asio::error::bad_descriptor, buffer.size() - left};
-        ERR_clear_error();
+        clear_errors();
         errno = 0;
         int n = SSL_write(ssl_, data, chunk(left));
         if (n > 0) {
