@@ -7,12 +7,14 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstring>
 
 #include "http/session.hpp"
+#include "server/core_turns.hpp"
 #include "tls/socket_read.hpp"
 
 namespace im::server {
@@ -108,7 +110,20 @@ void Worker::run() {
     running_loop_ = true;
     for (auto& l : listeners_) asio::co_spawn(io, accept_loop(*l.acceptor, l.listen.https), asio::detached);
     asio::co_spawn(io, tick_loop(), asio::detached);
-    io.run();
+    run_taking_turns();
+}
+
+// io.run(), except that a worker busy for a whole turn yields its core to the
+// threads waiting on it (server/core_turns.hpp says why).
+void Worker::run_taking_turns() {
+    constexpr int batch = 64;  // handlers between two looks at the clock
+    CoreTurns turns;
+    for (;;) {
+        for (int i = 0; i < batch && io.run_one(); ++i) {
+        }
+        if (io.stopped()) return;
+        if (turns.turn_is_over(thread_context_switches(), CoreTurns::Clock::now())) ::sched_yield();
+    }
 }
 
 void Worker::publish(std::shared_ptr<const core::Snapshot> snapshot) {

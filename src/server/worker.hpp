@@ -78,6 +78,7 @@ public:
 private:
     boost::asio::awaitable<void> accept_loop(boost::asio::ip::tcp::acceptor& acceptor, bool https);
     boost::asio::awaitable<void> tick_loop();
+    void run_taking_turns();
     Worker& least_busy();
     void hand_over(Worker& to, boost::asio::ip::tcp::socket socket, bool https);
     void take_over(int fd, boost::asio::ip::tcp protocol, bool https);  // on this worker's thread
