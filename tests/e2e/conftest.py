@@ -1,6 +1,13 @@
 """Fixtures for end-to-end tests: the real intermission binary in front of
 real backend processes, on 127.0.0.1 ports chosen at run time. Every process
-a test starts is stopped when the test ends."""
+a test starts is stopped when the test ends.
+
+`--protocol h2c` runs the modules in H2C_MODULES over HTTP/2 cleartext (prior knowledge): every
+gateway's `server:` section gets `http2: {cleartext: true}` (server_yaml(), or
+h2c_server_yaml() for a section written by hand), and every request `requests` sends to a
+gateway's plain listener goes through tests/e2e/h2adapter.py. Tests that are HTTP/1.1 by nature
+carry `@pytest.mark.http1_only("why")` and are skipped in that mode, with the reason; the
+`protocol` fixture says which mode runs ("http1" or "h2c") for assertions that differ."""
 import json
 import os
 import signal
@@ -12,10 +19,84 @@ from pathlib import Path
 
 import pytest
 
+import h2adapter
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 BINARY = os.environ.get("INTERMISSION_BIN", str(ROOT / "build" / "release" / "intermission"))
 PYTHON = "/usr/bin/python3"
+
+# The modules run again over HTTP/2 (h2c) by scripts/test.sh; in h2c mode the tests of every
+# other module are deselected.
+H2C_MODULES = [
+    "test_smoke", "test_maintenance", "test_error_pages", "test_failover", "test_rules",
+    "test_routing", "test_page_store", "test_proxy", "test_upstream_errors", "test_streaming",
+    "test_health", "test_balancing", "test_drain", "test_bypass_api",
+]
+PROTOCOLS = ("http1", "h2c")
+PROTOCOL = "http1"  # set from --protocol in pytest_configure
+
+
+def pytest_addoption(parser):
+    parser.addoption("--protocol", choices=PROTOCOLS, default="http1",
+                     help="client protocol to the gateways: http1 (default) or h2c (HTTP/2 "
+                          "cleartext, prior knowledge; runs the H2C_MODULES only)")
+
+
+def pytest_configure(config):
+    global PROTOCOL
+    PROTOCOL = config.getoption("--protocol")
+    config.addinivalue_line(
+        "markers", "http1_only(reason): HTTP/1.1 by nature (raw sockets, pipelining, "
+                   "Connection/keep-alive, chunked framing on the wire); skipped with --protocol h2c")
+
+
+def pytest_collection_modifyitems(config, items):
+    if PROTOCOL != "h2c":
+        return
+    kept, deselected = [], []
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1]
+        (kept if module in H2C_MODULES else deselected).append(item)
+        marker = item.get_closest_marker("http1_only")
+        if marker is not None:
+            why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"HTTP/1.1 only: {why}"))
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
+
+
+@pytest.fixture
+def protocol():
+    """The client protocol of this run: "http1" or "h2c"."""
+    return PROTOCOL
+
+
+@pytest.fixture(autouse=True)
+def _h2c_transport(monkeypatch):
+    """In h2c mode, requests to the gateways' plain listeners go over HTTP/2 (h2adapter)."""
+    if PROTOCOL != "h2c":
+        yield
+        return
+    h2adapter.install(monkeypatch)
+    yield
+    h2adapter.H2C_PORTS.clear()
+
+
+def h2c_server_yaml():
+    """The `server:` keys (indented by two) that the protocol mode adds: h2c on plain listeners."""
+    return "  http2: {cleartext: true}\n" if PROTOCOL == "h2c" else ""
+
+
+def plain_listen_ports(config_text):
+    """The ports of a gateway config's `server.listen` addresses."""
+    import yaml
+    try:
+        listen = (yaml.safe_load(config_text) or {}).get("server", {}).get("listen", [])
+    except (yaml.YAMLError, AttributeError):
+        return []
+    return [int(str(a).rsplit(":", 1)[1]) for a in listen or [] if ":" in str(a)]
 
 
 def free_port():
@@ -133,10 +214,16 @@ class Gateway:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
+        if PROTOCOL == "h2c" and "http2: {cleartext: true}" not in self.config.read_text():
+            raise AssertionError("h2c mode: this gateway config's server: section lacks "
+                                 "h2c_server_yaml() (server_yaml() and proxy_config() add it)")
         self.log_file = open(self.log, "ab")
         self.proc = subprocess.Popen([BINARY, "serve", "--config", str(self.config)],
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc)
+        if PROTOCOL == "h2c":
+            for port in [self.port] + plain_listen_ports(self.config.read_text()):
+                h2adapter.register_port(port)
         return self
 
     def stop(self, sig=signal.SIGTERM, timeout=15.0):
@@ -230,7 +317,7 @@ def server_yaml(port, workers=2, limits="", timeouts="", extra=""):
   workers: {workers}
   listen: ["127.0.0.1:{port}"]
   access_log: "off"
-"""
+""" + h2c_server_yaml()
     if limits:
         out += f"  limits: {{{limits}}}\n"
     if timeouts:

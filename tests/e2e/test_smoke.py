@@ -1,7 +1,7 @@
 """The gateway serves a site from its page store and forwards the rest."""
 import requests
 
-from conftest import free_port
+from conftest import free_port, h2c_server_yaml
 
 
 def config(port, backend, pages):
@@ -10,7 +10,7 @@ server:
   workers: 2
   listen: ["127.0.0.1:{port}"]
   access_log: "off"
-target_groups:
+{h2c_server_yaml()}target_groups:
   app:
     targets: ["{backend}"]
 sites:
