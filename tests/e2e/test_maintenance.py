@@ -174,6 +174,7 @@ def test_browser_gets_the_maintenance_page(site):
     assert app.stats()["requests"] == 0
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): Content-Encoding checked on the wire bytes")
 @pytest.mark.parametrize("coding", ["gzip", "br", "identity"])
 def test_maintenance_page_compressed_per_accept_encoding(site, coding):
     gw, _ = site()
@@ -258,6 +259,7 @@ def test_status_is_configurable_and_never_cacheable(site, status):
             assert r.text == MAINTENANCE_HTML
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): HEAD and POST on one kept-alive connection")
 def test_head_and_post_get_the_maintenance_answer_on_a_kept_alive_connection(site):
     gw, app = site()
     with Conn(gw.port) as c:
@@ -275,6 +277,7 @@ def test_head_and_post_get_the_maintenance_answer_on_a_kept_alive_connection(sit
     assert app.stats()["requests"] == 0
 
 
+@pytest.mark.http1_only("HTTP/1.0 and pipelining")
 def test_http10_and_pipelined_requests_during_maintenance(site):
     gw, _ = site()
     with Conn(gw.port) as c:
@@ -647,6 +650,7 @@ def test_bypass_cookie_stops_working_when_its_token_expires(site):
         assert r.status_code == 503, "an expired bypass cookie still passes"
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): a hand-written Cookie line")
 def test_bypass_cookie_among_other_cookies(site):
     gw, _ = site(COOKIE)
     tok = token(int(time.time()) + 600)

@@ -181,6 +181,7 @@ def test_if_none_match_gives_304(site):
     assert get(site, "/robots.txt", **{"If-None-Match": '"nope"'}).status_code == 200
 
 
+@pytest.mark.http1_only("pipelining: no body bytes on the HTTP/1.1 wire after a 304")
 def test_304_has_no_body_on_the_wire(site):
     etag = get(site, "/").headers["ETag"]
     with Conn(site.port) as c:
@@ -208,6 +209,7 @@ def test_last_modified_and_if_modified_since(site):
     assert r.status_code == 200
 
 
+@pytest.mark.http1_only("pipelining: no body bytes on the HTTP/1.1 wire after HEAD")
 def test_head_has_the_get_headers_and_no_body(site):
     g = get(site, "/static/site.css")
     with Conn(site.port) as c:
@@ -278,6 +280,7 @@ def test_brotli_variant(site):
     ("gzip, br", ("br", "gzip")),
     ("*", ("br", "gzip")),
 ])
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): Content-Encoding checked on the wire bytes")
 def test_encoding_chosen_by_accept_encoding(site, accept, expected):
     headers = {"Accept-Encoding": accept} if accept is not None else {}
     with Conn(site.port) as c:
@@ -372,6 +375,7 @@ TRAVERSALS = [
 ]
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): traversal targets requests would normalize")
 @pytest.mark.parametrize("target", TRAVERSALS)
 def test_path_traversal_never_leaves_the_root(site, target):
     raw = send_and_read_all(site.port, f"GET {target} HTTP/1.1\r\nHost: a\r\n"
@@ -382,6 +386,7 @@ def test_path_traversal_never_leaves_the_root(site, target):
     assert b"root:x:0" not in raw
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): a NUL byte in the request line")
 def test_raw_nul_byte_in_target(site):
     raw = send_and_read_all(site.port, b"GET /robots.txt\x00/../../secret.txt HTTP/1.1\r\n"
                                        b"Host: a\r\nConnection: close\r\n\r\n")
@@ -389,6 +394,7 @@ def test_raw_nul_byte_in_target(site):
     assert b"TOPSECRET" not in raw
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): traversal targets requests would normalize")
 def test_the_site_still_serves_after_traversal_attempts(site):
     for target in TRAVERSALS[:10]:
         send_and_read_all(site.port, f"GET {target} HTTP/1.1\r\nHost: a\r\n"
@@ -402,6 +408,7 @@ def test_the_site_still_serves_after_traversal_attempts(site):
         assert b"TOPSECRET" not in raw
 
 
+@pytest.mark.http1_only("pipelining with Content-Length and chunked bodies")
 def test_request_body_to_the_store_is_read_off(site):
     with Conn(site.port) as c:
         c.send(b"POST /robots.txt HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello"

@@ -5,6 +5,7 @@ import json
 import re
 import time
 
+import pytest
 import requests
 
 from conftest import free_port, proxy_config, server_yaml, wait_until
@@ -30,6 +31,7 @@ def header_values(seen, name):
 
 # --- client side: keep-alive and pipelining -------------------------------------------------
 
+@pytest.mark.http1_only("keep-alive connection reuse")
 def test_keep_alive_serves_several_requests_on_one_connection(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     with Conn(gw.port) as c:
@@ -42,6 +44,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(backend_factory, g
         assert not c.closed_by_peer(0.3)
 
 
+@pytest.mark.http1_only("HTTP/1.0")
 def test_http10_request_gets_an_answer_and_close(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     with Conn(gw.port) as c:
@@ -51,6 +54,7 @@ def test_http10_request_gets_an_answer_and_close(backend_factory, gateway_factor
         assert c.closed_by_peer(2)
 
 
+@pytest.mark.http1_only("Connection: close")
 def test_connection_close_is_honoured(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     with Conn(gw.port) as c:
@@ -61,6 +65,7 @@ def test_connection_close_is_honoured(backend_factory, gateway_factory):
         assert c.closed_by_peer(2)
 
 
+@pytest.mark.http1_only("pipelining")
 def test_pipelined_requests_answered_in_order(tmp_path, backend_factory, gateway_factory):
     app = backend_factory("app")
     pages = tmp_path / "pages"
@@ -104,6 +109,7 @@ sites:
     assert json.loads(r6.body)["target"] == "/echo/last"
 
 
+@pytest.mark.http1_only("pipelining")
 def test_many_pipelined_requests_in_one_send(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     n = 100
@@ -166,6 +172,7 @@ def test_pool_max_connections_limits_concurrent_upstream_connections(backend_fac
 
 # --- headers -------------------------------------------------------------------------------
 
+@pytest.mark.http1_only("Connection/Keep-Alive hop-by-hop fields do not exist in HTTP/2")
 def test_hop_by_hop_request_headers_are_removed(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     r = exchange(gw.port,
@@ -186,6 +193,7 @@ def test_hop_by_hop_request_headers_are_removed(backend_factory, gateway_factory
     assert header_values(seen, "x-end-to-end") == ["kept"]
 
 
+@pytest.mark.http1_only("Connection/Keep-Alive hop-by-hop fields on an HTTP/1.1 connection")
 def test_hop_by_hop_response_headers_are_removed(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     with Conn(gw.port) as c:
@@ -200,7 +208,12 @@ def test_hop_by_hop_response_headers_are_removed(backend_factory, gateway_factor
         assert c.read_response().body == b"hello from app"
 
 
-def test_forwarded_headers_are_added(backend_factory, gateway_factory):
+def via_received(protocol):
+    """The Via entry the gateway adds to a request: the protocol it received it in."""
+    return {"http1": "1.1 intermission", "h2c": "2 intermission"}[protocol]
+
+
+def test_forwarded_headers_are_added(backend_factory, gateway_factory, protocol):
     app, gw = start(backend_factory, gateway_factory)
     seen = echo(requests.get(gw.url + "/echo", headers={"Host": "shop.example.com"}, timeout=5))
     assert header_values(seen, "x-forwarded-for") == ["127.0.0.1"]
@@ -208,7 +221,7 @@ def test_forwarded_headers_are_added(backend_factory, gateway_factory):
     assert header_values(seen, "x-forwarded-host") == ["shop.example.com"]
     assert header_values(seen, "host") == ["shop.example.com"]
     via = header_values(seen, "via")
-    assert len(via) == 1 and via[0].endswith("1.1 intermission"), via
+    assert len(via) == 1 and via[0].split(",")[-1].strip() == via_received(protocol), via
 
 
 def test_x_forwarded_for_is_appended_not_replaced(backend_factory, gateway_factory):
@@ -229,13 +242,14 @@ def test_client_x_forwarded_proto_and_host_are_not_trusted(backend_factory, gate
     assert header_values(seen, "x-forwarded-host") == ["real.example.com"]
 
 
-def test_via_is_appended_to_request_and_response(backend_factory, gateway_factory):
+def test_via_is_appended_to_request_and_response(backend_factory, gateway_factory, protocol):
     app, gw = start(backend_factory, gateway_factory)
     r = requests.get(gw.url + "/echo", headers={"Via": "1.0 upstream-cdn"}, timeout=5)
     seen = echo(r)
     via = ", ".join(header_values(seen, "via"))
-    assert re.fullmatch(r"1\.0 upstream-cdn,\s*1\.1 intermission", via), via
-    assert r.headers["Via"].endswith("1.1 intermission")
+    assert re.fullmatch(r"1\.0 upstream-cdn,\s*" + re.escape(via_received(protocol)), via), via
+    # The answer came from the upstream over HTTP/1.1, whatever the client spoke.
+    assert r.headers["Via"].split(",")[-1].strip() == "1.1 intermission", r.headers["Via"]
 
 
 def test_request_details_pass_through(backend_factory, gateway_factory):
@@ -264,6 +278,7 @@ def test_upstream_status_and_headers_pass_through(backend_factory, gateway_facto
         assert r.headers["X-Backend"] == "app"
 
 
+@pytest.mark.http1_only("pipelining: no body bytes on the HTTP/1.1 wire after HEAD")
 def test_head_request_forwarded_without_body(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     with Conn(gw.port) as c:
@@ -277,7 +292,7 @@ def test_head_request_forwarded_without_body(backend_factory, gateway_factory):
 
 # --- access log -----------------------------------------------------------------------------
 
-def test_access_log_line_per_request(tmp_path, backend_factory, gateway_factory):
+def test_access_log_line_per_request(tmp_path, backend_factory, gateway_factory, protocol):
     app = backend_factory("app")
     port = free_port()
     log = tmp_path / "access.log"
@@ -289,14 +304,15 @@ def test_access_log_line_per_request(tmp_path, backend_factory, gateway_factory)
                        if log.exists() and len(log.read_text().splitlines()) >= 2 else None, 5)
     assert lines, "no access log lines"
     first = next(l for l in lines if "/bytes/1234" in l)
-    assert '"GET /bytes/1234 HTTP/1.1" 200 1234' in first, first
+    version = {"http1": "HTTP/1.1", "h2c": "HTTP/2.0"}[protocol]
+    assert f'"GET /bytes/1234 {version}" 200 1234' in first, first
     assert "site=www" in first
     assert f"target={app.address}" in first
     assert re.search(r"upstream_ms=\d+(\.\d+)?", first), first
     assert re.search(r"total_ms=\d+(\.\d+)?", first), first
     assert first.split()[1] == "127.0.0.1"
     second = next(l for l in lines if "/status/404" in l)
-    assert '"GET /status/404 HTTP/1.1" 404' in second, second
+    assert f'"GET /status/404 {version}" 404' in second, second
 
 
 # --- upstream connection pool ----------------------------------------------------------------
@@ -348,6 +364,7 @@ def test_pool_max_idle(backend_factory, gateway_factory):
 
 # --- more framing through the proxy -------------------------------------------------------
 
+@pytest.mark.http1_only("pipelining after 204/304")
 def test_bodiless_upstream_statuses_keep_the_connection_in_sync(backend_factory,
                                                                 gateway_factory):
     app, gw = start(backend_factory, gateway_factory, workers=1)
@@ -361,6 +378,7 @@ def test_bodiless_upstream_statuses_keep_the_connection_in_sync(backend_factory,
         assert r.status == 200 and json.loads(r.body)["target"] == "/echo/after"
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): chunk timing on the HTTP/1.1 wire")
 def test_streamed_response_is_not_held_back(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     with Conn(gw.port) as c:
@@ -375,6 +393,7 @@ def test_streamed_response_is_not_held_back(backend_factory, gateway_factory):
         assert first < 0.8, f"first piece after {first:.2f}s: the response was buffered"
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): one header name sent twice as two lines")
 def test_several_x_forwarded_for_fields_are_combined(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     r = exchange(gw.port, b"GET /echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.1\r\n"
@@ -414,6 +433,7 @@ def test_workers_setting_starts_that_many_event_loops(backend_factory, gateway_f
     assert counts[4] - counts[1] == 3, counts
 
 
+@pytest.mark.http1_only("absolute-form request target")
 def test_absolute_form_target_is_sent_upstream_in_origin_form(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     r = exchange(gw.port, b"GET http://www.example.com/echo/abs?q=1 HTTP/1.1\r\n"
@@ -423,6 +443,7 @@ def test_absolute_form_target_is_sent_upstream_in_origin_form(backend_factory, g
     assert header_values(seen, "host") == ["www.example.com"]
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): Latin-1 and token characters in HTTP/1.1 header lines")
 def test_unusual_but_valid_requests_are_accepted(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     r = exchange(gw.port, b"PURGE /echo/" + b"p" * 8000 + b" HTTP/1.1\r\nHost: a\r\n"
@@ -439,6 +460,7 @@ def test_unusual_but_valid_requests_are_accepted(backend_factory, gateway_factor
     assert header_values(seen, "x-spaces") == ["padded"]
 
 
+@pytest.mark.http1_only("pipelining")
 def test_many_pipelined_large_responses(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
     sizes = [1 << 20, 10, 300_000, 0, 2 << 20, 5]
@@ -449,6 +471,7 @@ def test_many_pipelined_large_responses(backend_factory, gateway_factory):
     assert got == sizes
 
 
+@pytest.mark.http1_only("malformed HTTP/1.1 request lines and framing")
 def test_access_log_records_rejected_requests_too(tmp_path, backend_factory, gateway_factory):
     app = backend_factory("app")
     port = free_port()

@@ -104,6 +104,7 @@ def test_unknown_host_goes_to_default_site(routed):
     assert get(routed, "/static/file.txt", "other.test").text == "static file of fallback\n"
 
 
+@pytest.mark.http1_only("absolute-form request target and Host (RFC 9112 §3.2.2)")
 def test_host_from_absolute_form_target(routed):
     # RFC 9112 §3.2.2: with an absolute-form target the Host is the target's authority.
     r = exchange(routed.port, b"GET http://www.example.com/static/file.txt HTTP/1.1\r\n"

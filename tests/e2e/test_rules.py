@@ -169,6 +169,7 @@ def test_several_header_entries_must_all_hold(ruled, headers, matched):
     assert get(ruled, "/hd2/x", headers).text == ("two-headers" if matched else "catch-all")
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): one header name sent twice as two lines")
 def test_header_repeated_one_field_matching_is_enough(ruled):
     r = raw(ruled, "GET /hd/x HTTP/1.1\r\nHost: a\r\nX-Canary: 0\r\nX-Canary: 1\r\n\r\n")
     assert r.body == b"hello from canary"
@@ -182,6 +183,7 @@ def test_method_condition(ruled, method, matched):
     assert r.text == ("write-method" if matched else "catch-all"), (method, r.text)
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): HEAD framing read off the wire")
 def test_method_condition_head(ruled):
     r = raw(ruled, "HEAD /m/x HTTP/1.1\r\nHost: a\r\n\r\n")
     assert r.status == 200 and r.body == b""  # HEAD is not POST/PUT: the catch-all, bodiless
@@ -199,6 +201,7 @@ def test_method_condition_head(ruled):
     ("xversion=2&debug", False),
     ("", False),
 ])
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): query strings requests would rewrite")
 def test_query_condition(ruled, query, matched):
     # Raw socket: requests would rewrite %32 into 2.
     r = raw(ruled, f"GET /q/x{'?' + query if query else ''} HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -232,6 +235,7 @@ sites:
     assert requests.get(f"http://[::1]:{port}/", timeout=5).text == "v6-loopback"
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): CR/LF injection in an HTTP/1.1 request line")
 def test_redirect_template_cannot_inject_headers(ruled):
     r = raw(ruled, "GET /old/a%0d%0aX-Injected:%20yes?q=%0d%0aX-Q:%201 HTTP/1.1\r\n"
                    "Host: www.example.com\r\n\r\n")
@@ -259,6 +263,7 @@ def test_path_globs(ruled):
     assert get(ruled, "/static/ab.txt").text == "catch-all"
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): un-normalized targets requests would rewrite")
 def test_path_condition_sees_the_normalized_path(ruled):
     # ("/a/../promo" may be refused with 400: the gateway rejects dot-dot segments.)
     for target in ("/%70romo", "//promo", "/./promo"):
@@ -296,6 +301,7 @@ def test_fixed_response_defaults(ruled):
     assert "Retry-After" not in r.headers
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): a body read off and pipelining on one connection")
 def test_fixed_response_to_head_and_post(ruled):
     r = raw(ruled, "HEAD /fixed HTTP/1.1\r\nHost: a\r\n\r\n")
     assert r.status == 429 and r.body == b"" and r.header("content-length") in (None, "21")

@@ -44,6 +44,7 @@ def download(c, n, pause_after_head=0.0):
     return total, ok
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): 1 GiB download with a hand-paced reader (covered over HTTP/2 in test_http2)")
 def test_1gib_download_streams_with_bounded_memory(proxy):
     with Conn(proxy.port, timeout=30) as c:
         c.send(f"GET /bytes/{GiB} HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -57,6 +58,7 @@ def test_1gib_download_streams_with_bounded_memory(proxy):
     assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): a client that stops reading its socket")
 def test_download_to_a_paused_client_is_not_buffered(proxy):
     # The client stops reading for a while: the gateway must push back on the upstream, not
     # keep reading it into memory.
@@ -88,6 +90,7 @@ def upload(c, n, chunked=False):
     return c.read_response()
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): 1 GiB upload with memory bounds")
 def test_1gib_upload_streams_with_bounded_memory(proxy):
     with Conn(proxy.port, timeout=30) as c:
         r = upload(c, GiB)
@@ -97,6 +100,7 @@ def test_1gib_upload_streams_with_bounded_memory(proxy):
     assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
 
 
+@pytest.mark.http1_only("chunked request framing with memory bounds")
 def test_chunked_upload_streams_with_bounded_memory(proxy):
     n = 256 << 20
     with Conn(proxy.port, timeout=30) as c:
@@ -107,6 +111,7 @@ def test_chunked_upload_streams_with_bounded_memory(proxy):
     assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
 
 
+@pytest.mark.http1_only("chunked response framing as seen on the wire")
 def test_chunked_response_passes_through(proxy):
     n = 1_000_003
     with Conn(proxy.port) as c:
@@ -121,6 +126,7 @@ def test_chunked_response_passes_through(proxy):
     assert r.content == b"y" * 10
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): a close-delimited body on the HTTP/1.1 wire")
 def test_close_delimited_response_is_delivered_whole(proxy):
     n = 3_000_001
     with Conn(proxy.port) as c:
@@ -142,6 +148,7 @@ def test_close_delimited_response_does_not_break_the_next_request(proxy):
     assert requests.get(proxy.url + "/x", timeout=5).text == "hello from app"
 
 
+@pytest.mark.http1_only("chunked request framing as sent on the wire")
 def test_chunked_request_body_is_reframed(proxy):
     body_chunks = [b"hello", b" ", b"chunked" * 100, b"!"]
     total = sum(len(x) for x in body_chunks)
@@ -168,6 +175,7 @@ def test_chunked_request_body_is_reframed(proxy):
         assert json.loads(c.read_response().body)["target"] == "/echo/next"
 
 
+@pytest.mark.http1_only("pipelining after a Content-Length body")
 def test_content_length_request_body_is_forwarded_exactly(proxy):
     with Conn(proxy.port) as c:
         c.send(b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\n0123456789"
@@ -178,6 +186,7 @@ def test_content_length_request_body_is_forwarded_exactly(proxy):
         assert json.loads(c.read_response().body)["target"] == "/echo/after"
 
 
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): upload with memory bounds, the client socket pushed back")
 def test_upload_to_a_paused_backend_is_not_buffered(proxy):
     # The backend reads nothing for 3 s: the gateway must stop reading the client, not pile
     # the body up in memory.
