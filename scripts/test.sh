@@ -29,5 +29,16 @@ fi
 INTERMISSION_BIN="$root/build/release/intermission" \
     /usr/bin/python3 -m pytest -q -p no:cacheprovider "$root/tests/e2e" \
     --junitxml="$results/e2e.xml" "$@"
+echo "== end-to-end tests over HTTP/2 (h2c)"
+# The feature modules again, every request to the gateway over HTTP/2 cleartext; the list is
+# H2C_MODULES in tests/e2e/conftest.py. Tests HTTP/1.1 by nature are skipped with a reason.
+h2c_modules=$(cd tests/e2e && /usr/bin/python3 -c \
+    'from conftest import H2C_MODULES; print(" ".join(m + ".py" for m in H2C_MODULES))')
+h2c_start=$(date +%s)
+INTERMISSION_BIN="$root/build/release/intermission" \
+    /usr/bin/python3 -m pytest -q -p no:cacheprovider --protocol h2c \
+    $(for m in $h2c_modules; do echo "$root/tests/e2e/$m"; done) \
+    --junitxml="$results/e2e-h2c.xml" "$@"
+echo "end-to-end tests over HTTP/2 (h2c): $(( $(date +%s) - h2c_start )) s"
 
 exec /usr/bin/python3 scripts/summarize.py "$results"/*.xml
