@@ -89,6 +89,26 @@ def h2c_server_yaml():
     return "  http2: {cleartext: true}\n" if PROTOCOL == "h2c" else ""
 
 
+def get_as_sent(port, path, headers=()):
+    """GET path from a gateway with exactly these header fields (and Host: a); the answer as a
+    rawhttp.Response whose body is as sent, Content-Encoding not decoded. HTTP/1.1: a raw
+    socket; h2c: requests through h2adapter, without requests' default fields."""
+    from rawhttp import Conn, Response
+    if PROTOCOL == "http1":
+        with Conn(port) as c:
+            c.send(f"GET {path} HTTP/1.1\r\nHost: a\r\n" +
+                   "".join(f"{n}: {v}\r\n" for n, v in headers) + "\r\n")
+            return c.read_response()
+    import requests
+    fields = {"Host": "a", "Accept": None, "Accept-Encoding": None, "User-Agent": None,
+              "Connection": None}
+    fields.update(dict(headers))
+    r = requests.get(f"http://127.0.0.1:{port}{path}", headers=fields, stream=True, timeout=10)
+    with r:
+        body = r.raw.read(decode_content=False)
+    return Response(r.status_code, r.reason, "HTTP/2", list(r.headers.items()), body, b"")
+
+
 def plain_listen_ports(config_text):
     """The ports of a gateway config's `server.listen` addresses."""
     import yaml

@@ -9,7 +9,8 @@ import time
 import pytest
 import requests
 
-from conftest import check_config, free_port, server_yaml, text_position, write_tree
+from conftest import (check_config, free_port, get_as_sent, server_yaml, text_position,
+                      write_tree)
 from rawhttp import Conn
 
 PAGES = {
@@ -159,11 +160,8 @@ def test_mapped_page_answers_head_without_a_body(gw):
         assert c.read_response().body == b"hello from app"
 
 
-@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): Content-Encoding checked on the wire bytes")
 def test_mapped_page_is_compressed_per_accept_encoding(gw):
-    with Conn(gw.port) as c:
-        c.send("GET /status/500 HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n")
-        r = c.read_response()
+    r = get_as_sent(gw.port, "/status/500", [("Accept-Encoding", "gzip")])
     assert r.status == 503 and r.header("content-encoding") == "gzip", r.headers
     assert gzip.decompress(r.body).decode() == PAGES["errors/5xx.html"]
 

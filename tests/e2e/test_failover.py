@@ -9,8 +9,8 @@ import time
 import pytest
 import requests
 
-from conftest import check_config, free_port, server_yaml, text_position, wait_until, write_tree
-from rawhttp import Conn
+from conftest import (check_config, free_port, get_as_sent, server_yaml, text_position, wait_until,
+                      write_tree)
 
 OUTAGE = "<!doctype html><title>Outage</title>\n<h1>OUTAGE-PAGE</h1>\n" + "<p>soon</p>\n" * 30
 MAINTENANCE = "<!doctype html><title>Maintenance</title>\n<h1>MAINTENANCE-PAGE</h1>\n"
@@ -104,16 +104,13 @@ def test_outage_leaves_other_groups_and_the_store_alone(farm):
     assert (r.status_code, r.text) == (200, CSS)
 
 
-@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): Content-Encoding checked on the wire bytes")
 def test_outage_page_is_compressed_per_accept_encoding(farm):
     import gzip
     gw, a, b, _ = farm()
     a.kill()
     b.kill()
     assert wait_for_outage(gw)
-    with Conn(gw.port) as c:
-        c.send("GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip\r\n\r\n")
-        r = c.read_response()
+    r = get_as_sent(gw.port, "/", [("Accept-Encoding", "gzip")])
     assert r.status == 503 and r.header("content-encoding") == "gzip"
     assert gzip.decompress(r.body).decode() == OUTAGE
 

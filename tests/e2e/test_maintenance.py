@@ -17,7 +17,8 @@ import time
 import pytest
 import requests
 
-from conftest import check_config, free_port, server_yaml, text_position, write_tree
+from conftest import (check_config, free_port, get_as_sent, server_yaml, text_position,
+                      write_tree)
 from rawhttp import Conn
 
 def wait_for_v6(port, timeout=5.0):
@@ -174,14 +175,10 @@ def test_browser_gets_the_maintenance_page(site):
     assert app.stats()["requests"] == 0
 
 
-@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): Content-Encoding checked on the wire bytes")
 @pytest.mark.parametrize("coding", ["gzip", "br", "identity"])
 def test_maintenance_page_compressed_per_accept_encoding(site, coding):
     gw, _ = site()
-    with Conn(gw.port) as c:
-        c.send(f"GET /x HTTP/1.1\r\nHost: a\r\nAccept: {BROWSER_ACCEPT}\r\n"
-               f"Accept-Encoding: {coding}\r\n\r\n")
-        r = c.read_response()
+    r = get_as_sent(gw.port, "/x", [("Accept", BROWSER_ACCEPT), ("Accept-Encoding", coding)])
     assert r.status == 503
     assert r.header("retry-after") == "120"
     assert "no-store" in (r.header("cache-control") or "")

@@ -11,7 +11,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port, server_yaml, wait_until
+from conftest import free_port, get_as_sent, server_yaml, wait_until
 from rawhttp import Conn, send_and_read_all, status_of
 
 OLD_MTIME = 1_600_000_000  # 2020-09-13T12:26:40Z
@@ -280,13 +280,9 @@ def test_brotli_variant(site):
     ("gzip, br", ("br", "gzip")),
     ("*", ("br", "gzip")),
 ])
-@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): Content-Encoding checked on the wire bytes")
 def test_encoding_chosen_by_accept_encoding(site, accept, expected):
-    headers = {"Accept-Encoding": accept} if accept is not None else {}
-    with Conn(site.port) as c:
-        h = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-        c.send(f"GET /static/site.css HTTP/1.1\r\nHost: a\r\n{h}\r\n")
-        r = c.read_response()
+    headers = [("Accept-Encoding", accept)] if accept is not None else []
+    r = get_as_sent(site.port, "/static/site.css", headers)
     assert r.status == 200
     enc = r.header("content-encoding")
     if expected is None:
