@@ -242,7 +242,8 @@ class Gateway:
                                      stdout=self.log_file, stderr=subprocess.STDOUT)
         wait_for_port(self.port, self.proc)
         if PROTOCOL == "h2c":
-            for port in [self.port] + plain_listen_ports(self.config.read_text()):
+            self.h2c_ports = [self.port] + plain_listen_ports(self.config.read_text())
+            for port in self.h2c_ports:
                 h2adapter.register_port(port)
         return self
 
@@ -252,6 +253,9 @@ class Gateway:
             code = stop(self.proc, sig, timeout)
             self.proc = None
             self.log_file.close()
+            # The port may be a backend's next (free_port()): not HTTP/2 any more.
+            for port in getattr(self, "h2c_ports", ()):
+                h2adapter.unregister_port(port)
         return code
 
     def log_text(self):

@@ -71,6 +71,11 @@ def register_port(port):
         H2C_PORTS.add(int(port))
 
 
+def unregister_port(port):
+    with _PORTS_LOCK:
+        H2C_PORTS.discard(int(port))
+
+
 def _timeouts(timeout):
     if isinstance(timeout, tuple):
         connect, read = timeout
