@@ -57,6 +57,8 @@ from requests.structures import CaseInsensitiveDict
 from urllib3._collections import HTTPHeaderDict
 from urllib3.response import HTTPResponse
 
+from h2lib import whole_frames
+
 H2C_PORTS = set()
 _PORTS_LOCK = threading.Lock()
 
@@ -133,15 +135,8 @@ class _Conn:
         if not data:
             self.close()
             return
-        # One frame at a time: after a graceful GOAWAY python-h2 would refuse the frames of
-        # the stream still in flight, which RFC 9113 §6.8 lets the server finish.
         self.inbuf += data
-        while len(self.inbuf) >= 9:
-            end = 9 + int.from_bytes(self.inbuf[:3], "big")
-            if len(self.inbuf) < end:
-                break
-            one = bytes(self.inbuf[:end])
-            del self.inbuf[:end]
+        for one in whole_frames(self.inbuf):  # one at a time: see h2lib.whole_frames
             for ev in self.conn.receive_data(one):
                 self._handle(ev)
         try:

@@ -42,6 +42,21 @@ CONNECTION_SPECIFIC = ("connection", "keep-alive", "proxy-connection", "transfer
                        "upgrade")
 
 
+def whole_frames(inbuf):
+    """Takes the complete frames off the front of the bytearray inbuf, one at a time.
+
+    A client feeds python-h2 one frame at a time: python-h2 moves the whole connection to
+    CLOSED when a GOAWAY arrives and then refuses the frames of streams still in flight, which
+    a graceful GOAWAY (RFC 9113 §6.8) lets the server finish."""
+    while len(inbuf) >= 9:
+        end = 9 + int.from_bytes(inbuf[:3], "big")
+        if len(inbuf) < end:
+            return
+        one = bytes(inbuf[:end])
+        del inbuf[:end]
+        yield one
+
+
 def tls_context(cafile=None, alpn=("h2",)):
     ctx = ssl.create_default_context(cafile=str(cafile)) if cafile else ssl._create_unverified_context()
     ctx.set_alpn_protocols(list(alpn))
@@ -154,16 +169,9 @@ class H2Client:
         if not data:
             self.closed = True
             return False
-        # Fed one frame at a time: python-h2 moves the whole connection to CLOSED when a GOAWAY
-        # arrives and then refuses the frames of streams still in flight, which a graceful
-        # GOAWAY (RFC 9113 §6.8) lets the server finish; after a GOAWAY the state is put back.
+        # One frame at a time (whole_frames says why); after a GOAWAY the state is put back.
         self.inbuf += data
-        while len(self.inbuf) >= 9:
-            end = 9 + int.from_bytes(self.inbuf[:3], "big")
-            if len(self.inbuf) < end:
-                break
-            one = bytes(self.inbuf[:end])
-            del self.inbuf[:end]
+        for one in whole_frames(self.inbuf):
             try:
                 events = self.conn.receive_data(one)
             except h2.exceptions.ProtocolError as e:
