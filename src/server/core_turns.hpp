@@ -19,10 +19,11 @@ namespace im::server {
 class CoreTurns {
 public:
     using Clock = std::chrono::steady_clock;
-    // Long enough that a worker with the core to itself yields rarely (a
-    // sched_yield with nobody waiting costs one cheap syscall), short against
-    // the 4 ms tick.
-    static constexpr std::chrono::microseconds turn{1000};
+    // Short against the 4 ms tick: 250 µs gave a lower p99 than 1 ms in 4 of 4
+    // and 5 of 5 interleaved rounds (bench/ab.sh, docs/benchmarks.md), at the
+    // same CPU per request. A worker with its core to itself yields into
+    // nothing: at most 4,000 cheap syscalls a second.
+    static constexpr std::chrono::microseconds turn{250};
 
     // Called between batches of work with the thread's context-switch count so
     // far (voluntary and involuntary) and the time. True when the thread has
