@@ -19,9 +19,10 @@ namespace im::server {
 class CoreTurns {
 public:
     using Clock = std::chrono::steady_clock;
-    // Short against the 4 ms tick: 250 µs gave a lower p99 than 1 ms in 4 of 4
-    // and 5 of 5 interleaved rounds (bench/ab.sh, docs/benchmarks.md), at the
-    // same CPU per request. A worker with its core to itself yields into
+    // Short against the 4 ms tick. At 64 connections 250 µs gave a lower p99
+    // than 1 ms in 3 of 4 and 5 of 5 interleaved rounds at the same CPU per
+    // request; saturated (256 connections) about 10 % higher (bench/ab.sh,
+    // docs/benchmarks.md). A worker with its core to itself yields into
     // nothing: at most 4,000 cheap syscalls a second.
     static constexpr std::chrono::microseconds turn{250};
 
