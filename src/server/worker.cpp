@@ -119,12 +119,35 @@ void Worker::run_taking_turns() {
     // Handlers between two looks at the clock: a few microseconds each, so a
     // batch is well inside a turn (64 let a 250 µs turn run long).
     constexpr int batch = 16;
+    presence.thread_id.store(static_cast<int>(::gettid()), std::memory_order_release);
+    std::vector<SiblingWorker> siblings;
+    for (Worker* w : workers_)
+        if (w != this) siblings.emplace_back(w->presence);
+    auto a_worker_waits = [&](CoreTurns::Clock::time_point now) {
+        int cpu = ::sched_getcpu();
+        for (auto& s : siblings)
+            if (s.waits_on(cpu, now)) return true;
+        return false;
+    };
     CoreTurns turns;
     for (;;) {
         for (int i = 0; i < batch && io.run_one(); ++i) {
         }
         if (io.stopped()) return;
-        if (turns.turn_is_over(thread_context_switches(), CoreTurns::Clock::now())) ::sched_yield();
+        auto now = CoreTurns::Clock::now();
+        presence.last_batch.store(now.time_since_epoch().count(), std::memory_order_relaxed);
+        switch (turns.after_batch(thread_context_switches(), now)) {
+            case CoreTurns::Next::run_on:
+                break;
+            case CoreTurns::Next::yield_if_a_worker_waits:
+                if (!a_worker_waits(now)) break;
+                turns.yielded(now);
+                ::sched_yield();
+                break;
+            case CoreTurns::Next::yield:
+                ::sched_yield();
+                break;
+        }
     }
 }
 

@@ -16,6 +16,7 @@
 #include "core/snapshot.hpp"
 #include "http/respond.hpp"
 #include "observe/access_log.hpp"
+#include "server/core_turns.hpp"
 #include "server/watchdog.hpp"
 #include "upstream/pool.hpp"
 
@@ -72,6 +73,7 @@ public:
     // Open client connections, counted from their accept (read by the control
     // loop and by the other workers' accept loops).
     std::atomic<std::size_t> clients{0};
+    WorkerPresence presence;  // for the other workers' turns (server/core_turns.hpp)
     // All workers, this one included, to share new connections with (before run()).
     void set_workers(std::vector<Worker*> all) { workers_ = std::move(all); }
 
