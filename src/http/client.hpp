@@ -40,6 +40,8 @@ struct Client {
     InputBuffer in;
     std::string out;    // responses waiting to be written (pipelined answers batch here)
     Request request;    // the request in progress; views into `in`
+    // The request in progress is a HEAD (parsed, not stale): its answers have no body.
+    bool head_request = false;
     std::string peer;   // client IP as text, for logs and X-Forwarded-For
     std::array<std::uint8_t, 16> address{};  // client IP, IPv4-mapped, for source conditions
     std::string normalized;  // the request path, decoded, when it needed decoding

@@ -303,6 +303,7 @@ Started start_request(Client& c, long end) {
         return st;
     };
     c.redact_query = false;
+    c.head_request = false;
     const auto& server = server_config(c);
     c.connection_headers = c.secure ? std::string_view(c.worker.snapshot()->https_headers) : std::string_view();
     Limits limits{server.limits.max_header_bytes, server.limits.max_headers};
@@ -315,6 +316,7 @@ Started start_request(Client& c, long end) {
         return answered(false);
     }
     c.in.consume(static_cast<std::size_t>(end));
+    c.head_request = c.request.method == "HEAD";
     if (!c.secure && redirects_to_https(c)) {
         int status = answer_https_redirect(c);
         log_access(c, "-", status, 0, {}, -1, st.start);
@@ -432,10 +434,11 @@ void Client::answer(const Reply& reply) {
 
 void Client::answer_error(int status, bool close, std::string_view extra_headers) {
     ErrorText e(status, extra_headers);
-    answer(Reply{status, e.headers, e.body, false, close});
+    answer(Reply{status, e.headers, e.body, head_request, close});
 }
 
 Started start_stream(Client& c, int refuse_status) {
+    c.head_request = false;  // stream clients are reused: not the last stream's HEAD
     long end = refuse_status ? 0 : find_head_end(c.in.view());
     if (end > 0) return start_request(c, end);
     if (refuse_status) refuse(c, refuse_status, 0);
@@ -467,6 +470,7 @@ asio::awaitable<void> serve_client(server::Worker& worker, tcp::socket socket, b
         }
     }
     for (bool first = true;; first = false) {
+        c.head_request = false;  // a refusal before the next head is parsed has its body
         bool timed_out = false;
         long end = co_await read_head(c, timed_out);
         if (end == 0) {
