@@ -31,7 +31,8 @@ INTERMISSION_BIN="$root/build/release/intermission" \
     --junitxml="$results/e2e.xml" "$@"
 echo "== end-to-end tests over HTTP/2 (h2c)"
 # The feature modules again, every request to the gateway over HTTP/2 cleartext; the list is
-# H2C_MODULES in tests/e2e/conftest.py. Tests HTTP/1.1 by nature are skipped with a reason.
+# H2C_MODULES in tests/e2e/conftest.py. Tests HTTP/1.1 by nature are skipped with a reason;
+# their HTTP/2 twins (h2c_only) run here and are skipped in the pass above.
 h2c_modules=$(cd tests/e2e && /usr/bin/python3 -c \
     'from conftest import H2C_MODULES; print(" ".join(m + ".py" for m in H2C_MODULES))')
 h2c_start=$(date +%s)

@@ -6,8 +6,10 @@ a test starts is stopped when the test ends.
 gateway's `server:` section gets `http2: {cleartext: true}` (server_yaml(), or
 h2c_server_yaml() for a section written by hand), and every request `requests` sends to a
 gateway's plain listener goes through tests/e2e/h2adapter.py. Tests that are HTTP/1.1 by nature
-carry `@pytest.mark.http1_only("why")` and are skipped in that mode, with the reason; the
-`protocol` fixture says which mode runs ("http1" or "h2c") for assertions that differ."""
+carry `@pytest.mark.http1_only("why")` and are skipped in that mode, with the reason; their
+HTTP/2 twins (tests/e2e/h2lib.py clients, written for the h2c gateways) carry
+`@pytest.mark.h2c_only("why")` and are skipped in the HTTP/1.1 pass. The `protocol` fixture
+says which mode runs ("http1" or "h2c") for assertions that differ."""
 import json
 import os
 import signal
@@ -49,19 +51,25 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "http1_only(reason): HTTP/1.1 by nature (raw sockets, pipelining, "
                    "Connection/keep-alive, chunked framing on the wire); skipped with --protocol h2c")
+    config.addinivalue_line(
+        "markers", "h2c_only(reason): the HTTP/2 twin of an http1_only test (h2lib clients to "
+                   "the h2c gateways); skipped without --protocol h2c")
 
 
 def pytest_collection_modifyitems(config, items):
+    # The tests marked for the other protocol are skipped, with their reason.
+    name, label = ("http1_only", "HTTP/1.1 only") if PROTOCOL == "h2c" else ("h2c_only", "h2c only")
+    for item in items:
+        marker = item.get_closest_marker(name)
+        if marker is not None:
+            why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+            item.add_marker(pytest.mark.skip(reason=f"{label}: {why}"))
     if PROTOCOL != "h2c":
         return
     kept, deselected = [], []
     for item in items:
         module = item.module.__name__.rsplit(".", 1)[-1]
         (kept if module in H2C_MODULES else deselected).append(item)
-        marker = item.get_closest_marker("http1_only")
-        if marker is not None:
-            why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
-            item.add_marker(pytest.mark.skip(reason=f"HTTP/1.1 only: {why}"))
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept

@@ -286,6 +286,22 @@ class H2Client:
         return self.response(self.request(path, headers=headers, **kw), timeout)
 
 
+def one_by_one(port, *reqs, timeout=15.0):
+    """Sends reqs on one h2c connection, each after the answer to the one before: tuples
+    (method, path[, headers[, body]]). Returns their Streams, every one answered (ended or
+    reset); an answer to HEAD must have ended without content (RFC 9110 §9.3.2)."""
+    out = []
+    with H2Client(port) as c:
+        for method, path, *rest in reqs:
+            headers, body = (*rest, *((), None)[len(rest):])
+            s = c.response(c.request(path, method=method, headers=headers, body=body), timeout)
+            assert s.finished, f"no answer to {method} {path} in {timeout}s: {s}"
+            if method == "HEAD":
+                assert s.ended and s.reset is None and s.body == b"", f"HEAD {path}: {s}"
+            out.append(s)
+    return out
+
+
 class Frame:
     def __init__(self, type, flags, sid, payload):
         self.type, self.flags, self.sid, self.payload = type, flags, sid, payload

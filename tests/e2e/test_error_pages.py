@@ -11,6 +11,7 @@ import requests
 
 from conftest import (check_config, free_port, get_as_sent, server_yaml, text_position,
                       write_tree)
+from h2lib import one_by_one
 from rawhttp import Conn
 
 PAGES = {
@@ -160,6 +161,13 @@ def test_mapped_page_answers_head_without_a_body(gw):
         assert c.read_response().body == b"hello from app"
 
 
+@pytest.mark.h2c_only("the HTTP/2 form of test_mapped_page_answers_head_without_a_body")
+def test_mapped_page_answers_head_without_a_body_over_h2(gw):
+    head, hello = one_by_one(gw.port, ("HEAD", "/status/500"), ("GET", "/hello"))
+    assert head.status == 503 and head.header("retry-after") == "30", head
+    assert hello.body == b"hello from app", hello
+
+
 def test_mapped_page_is_compressed_per_accept_encoding(gw):
     r = get_as_sent(gw.port, "/status/500", [("Accept-Encoding", "gzip")])
     assert r.status == 503 and r.header("content-encoding") == "gzip", r.headers
@@ -269,22 +277,29 @@ def test_failures_without_an_entry_still_get_a_branded_page(tmp_path, backend_fa
 
 # --- error pages are private ---------------------------------------------------------------
 
-@pytest.mark.parametrize("target", [
+ERROR_PAGE_TARGETS = [
     "/errors/5xx.html", "/errors/404.html", "/errors/gateway.html", "/outage.html",
     "/errors/%35xx.html", "/errors/./5xx.html", "//errors/5xx.html", "/errors//5xx.html",
-])
-@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): un-normalized targets requests would rewrite")
-def test_error_pages_are_not_addressable(tmp_path, gateway_factory, target):
-    """A site that serves its page store by default still does not serve its error pages."""
+]
+
+
+def store_site(tmp_path, gateway_factory):
+    """A site that serves its page store by default, with the error pages configured."""
     root = write_tree(tmp_path / "pages", PAGES)
     port = free_port()
-    text = server_yaml(port) + f"""
+    return gateway_factory(server_yaml(port) + f"""
 sites:
   - name: docs
     default: true
     pages: {{root: "{root}"}}
-{ERRORS}"""
-    gw = gateway_factory(text, port)
+{ERRORS}""", port)
+
+
+@pytest.mark.parametrize("target", ERROR_PAGE_TARGETS)
+@pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): un-normalized targets requests would rewrite")
+def test_error_pages_are_not_addressable(tmp_path, gateway_factory, target):
+    """A site that serves its page store by default still does not serve its error pages."""
+    gw = store_site(tmp_path, gateway_factory)
     assert requests.get(gw.url + "/index.html", timeout=5).status_code == 200  # the store serves
     for method in ("GET", "HEAD"):
         with Conn(gw.port) as c:
@@ -292,6 +307,20 @@ sites:
             r = c.read_response(method)
         assert r.status in (400, 404), (method, target, r)
         assert not markers_in(r.body), (method, target, r.body[:200])
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("target", ERROR_PAGE_TARGETS)
+@pytest.mark.h2c_only("the HTTP/2 form of test_error_pages_are_not_addressable")
+def test_error_pages_are_not_addressable_over_h2(tmp_path, gateway_factory, target, method):
+    gw = store_site(tmp_path, gateway_factory)
+    index, r, again = one_by_one(gw.port, ("GET", "/index.html"),
+                                 (method, target, [("accept-encoding", "gzip, br")]),
+                                 ("GET", "/index.html"))
+    assert index.status == 200, index  # the store serves
+    assert r.status in (400, 404), (method, target, r)
+    assert not markers_in(r.body), (method, target, r)
+    assert again.status == 200 and again.body == PAGES["index.html"].encode(), again
 
 
 def test_error_page_used_as_a_directory_index_is_not_addressable(tmp_path, gateway_factory):

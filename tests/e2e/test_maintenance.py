@@ -19,6 +19,7 @@ import requests
 
 from conftest import (check_config, free_port, get_as_sent, server_yaml, text_position,
                       write_tree)
+from h2lib import one_by_one
 from rawhttp import Conn
 
 def wait_for_v6(port, timeout=5.0):
@@ -271,6 +272,22 @@ def test_head_and_post_get_the_maintenance_answer_on_a_kept_alive_connection(sit
         c.send("GET /after HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\n\r\n")
         r = c.read_response()
         assert r.status == 503 and json.loads(r.body)["status"] == "maintenance"
+    assert app.stats()["requests"] == 0
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of "
+                      "test_head_and_post_get_the_maintenance_answer_on_a_kept_alive_connection")
+def test_head_and_post_get_the_maintenance_answer_on_one_h2_connection(site):
+    gw, app = site()
+    body = ("field=" + "v" * 5000).encode()
+    head, post, after = one_by_one(
+        gw.port, ("HEAD", "/", [("accept", "application/json")]),
+        ("POST", "/form", [("content-type", "application/x-www-form-urlencoded"),
+                           ("content-length", str(len(body)))], body),
+        ("GET", "/after", [("accept", "application/json")]))
+    assert head.status == 503 and head.header("retry-after") == "120", head
+    assert post.status == 503 and post.body.decode().strip() == MESSAGE, post
+    assert after.status == 503 and json.loads(after.body)["status"] == "maintenance", after
     assert app.stats()["requests"] == 0
 
 
@@ -656,6 +673,17 @@ def test_bypass_cookie_among_other_cookies(site):
                f"theme=dark\r\n\r\n")
         r = c.read_response()
         assert (r.status, r.body) == (200, b"hello from app")
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of test_bypass_cookie_among_other_cookies")
+def test_bypass_cookie_among_other_cookies_over_h2(site):
+    gw, _ = site(COOKIE)
+    cookies = ["session=abc", f"intermission_bypass={token(int(time.time()) + 600)}", "theme=dark"]
+    # Separate `cookie` fields (crumbs, RFC 9113 §8.2.3), then the three in one field.
+    crumbs, joined = one_by_one(gw.port, ("GET", "/", [("cookie", c) for c in cookies]),
+                                ("GET", "/", [("cookie", "; ".join(cookies))]))
+    assert (crumbs.status, crumbs.body) == (200, b"hello from app"), crumbs
+    assert (joined.status, joined.body) == (200, b"hello from app"), joined
 
 
 def test_bypassed_and_public_clients_at_the_same_time(site):

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from conftest import free_port, get_as_sent, server_yaml, wait_until
+from h2lib import PROTOCOL_ERROR, one_by_one
 from rawhttp import Conn, send_and_read_all, status_of
 
 OLD_MTIME = 1_600_000_000  # 2020-09-13T12:26:40Z
@@ -225,6 +226,46 @@ def test_head_has_the_get_headers_and_no_body(site):
         assert nxt.status == 200 and nxt.body.startswith(b"User-agent"), "HEAD sent a body"
 
 
+@pytest.mark.h2c_only("the HTTP/2 form of test_head_has_the_get_headers_and_no_body")
+def test_head_has_the_get_headers_and_no_body_over_h2(site):
+    h, g = one_by_one(site.port, ("HEAD", "/static/site.css"), ("GET", "/static/site.css"))
+    assert h.status == 200 and g.status == 200, (h, g)
+    assert h.header("content-length") == g.header("content-length") == str(len(CSS.encode()))
+    for name in ("etag", "content-type", "cache-control"):
+        assert h.header(name) is not None and h.header(name) == g.header(name), (name, h, g)
+    assert g.body == CSS.encode()
+
+
+# Answers the gateway makes itself rather than from a file: a missing file, the directory
+# without its slash, a link out of the root.
+OWN_ANSWERS = ["/nope.html", "/docs", "/leak.txt"]
+
+
+def check_own_answers_to_head(heads):
+    missing, directory, link = heads
+    assert missing.status == 404 and int(missing.header("content-length")) > 0, missing
+    assert directory.status in (200, 301, 308), directory
+    assert link.status in (400, 404), link
+
+
+@pytest.mark.http1_only("pipelining: no body bytes on the HTTP/1.1 wire after HEAD")
+def test_the_gateways_own_answers_to_head_have_no_body(site):
+    with Conn(site.port) as c:
+        c.send("".join(f"HEAD {t} HTTP/1.1\r\nHost: a\r\n\r\n" for t in OWN_ANSWERS) +
+               "GET /robots.txt HTTP/1.1\r\nHost: a\r\n\r\n")
+        heads = [c.read_response("HEAD") for _ in OWN_ANSWERS]
+        check_own_answers_to_head(heads)
+        nxt = c.read_response()
+        assert nxt.status == 200 and nxt.body.startswith(b"User-agent"), "a HEAD answer sent a body"
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of test_the_gateways_own_answers_to_head_have_no_body")
+def test_the_gateways_own_answers_to_head_have_no_body_over_h2(site):
+    *heads, robots = one_by_one(site.port, *[("HEAD", t) for t in OWN_ANSWERS], ("GET", "/robots.txt"))
+    check_own_answers_to_head(heads)
+    assert robots.status == 200 and robots.body.startswith(b"User-agent"), robots
+
+
 def test_other_methods_are_refused(site):
     r = requests.post(site.url + "/robots.txt", data=b"x", timeout=5)
     assert r.status_code == 405
@@ -369,6 +410,8 @@ TRAVERSALS = [
     "http://a/../secret.txt",
     "http://a/%2e%2e/secret.txt",
 ]
+# Harmless non-canonical spellings of a real file: they still resolve inside the root.
+HARMLESS = ("/static/./site.css", "/docs/../robots.txt", "/%72obots.txt")
 
 
 @pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): traversal targets requests would normalize")
@@ -380,6 +423,23 @@ def test_path_traversal_never_leaves_the_root(site, target):
     assert status in (400, 404), (target, raw[:200])
     assert b"TOPSECRET" not in raw
     assert b"root:x:0" not in raw
+
+
+def assert_refused_over_h2(target, s):
+    """s answers a traversal attempt: 400 or 404 or a reset stream, and nothing from outside
+    the root. An absolute-form :path is a malformed HTTP/2 request (RFC 9113 §8.3.1: origin
+    form only), refused with 400 or RST_STREAM PROTOCOL_ERROR."""
+    if target.startswith("http://"):
+        assert s.status == 400 or s.reset == PROTOCOL_ERROR, (target, s)
+    else:
+        assert s.status in (400, 404) or s.reset is not None, (target, s)
+    assert b"TOPSECRET" not in s.body and b"root:x:0" not in s.body, (target, s)
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of test_path_traversal_never_leaves_the_root")
+@pytest.mark.parametrize("target", TRAVERSALS)
+def test_path_traversal_never_leaves_the_root_over_h2(site, target):
+    assert_refused_over_h2(target, *one_by_one(site.port, ("GET", target)))
 
 
 @pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): a NUL byte in the request line")
@@ -396,12 +456,25 @@ def test_the_site_still_serves_after_traversal_attempts(site):
         send_and_read_all(site.port, f"GET {target} HTTP/1.1\r\nHost: a\r\n"
                                      "Connection: close\r\n\r\n".encode(), timeout=2)
     assert get(site, "/robots.txt").status_code == 200
-    # Harmless non-canonical spellings of a real file still resolve inside the root.
-    for target in ("/static/./site.css", "/docs/../robots.txt", "/%72obots.txt"):
+    for target in HARMLESS:
         raw = send_and_read_all(site.port, f"GET {target} HTTP/1.1\r\nHost: a\r\n"
                                            "Connection: close\r\n\r\n".encode())
         assert status_of(raw) in (200, 400, 404), (target, raw[:100])
         assert b"TOPSECRET" not in raw
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of test_the_site_still_serves_after_traversal_attempts")
+def test_the_site_still_serves_after_traversal_attempts_over_h2(site):
+    # All on one connection: refusing a stream must not cost the others.
+    attempts = TRAVERSALS[:10]
+    answers = one_by_one(site.port, *[("GET", t) for t in attempts + ["/robots.txt", *HARMLESS]])
+    for target, s in zip(attempts, answers):
+        assert_refused_over_h2(target, s)
+    robots = answers[len(attempts)]
+    assert robots.status == 200 and robots.body.startswith(b"User-agent"), robots
+    for target, s in zip(HARMLESS, answers[len(attempts) + 1:]):
+        assert s.status in (200, 400, 404), (target, s)
+        assert b"TOPSECRET" not in s.body
 
 
 @pytest.mark.http1_only("pipelining with Content-Length and chunked bodies")

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import free_port, proxy_config, server_yaml, wait_until
+from h2lib import one_by_one
 from rawhttp import Conn, exchange
 
 
@@ -290,6 +291,14 @@ def test_head_request_forwarded_without_body(backend_factory, gateway_factory):
         assert r2.status == 200 and r2.body == b"hello from app"
 
 
+@pytest.mark.h2c_only("the HTTP/2 form of test_head_request_forwarded_without_body")
+def test_head_request_forwarded_without_body_over_h2(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    head, nxt = one_by_one(gw.port, ("HEAD", "/bytes/5000"), ("GET", "/x"))
+    assert head.status == 200 and head.header("content-length") == "5000", head
+    assert nxt.status == 200 and nxt.body == b"hello from app", nxt
+
+
 # --- access log -----------------------------------------------------------------------------
 
 def test_access_log_line_per_request(tmp_path, backend_factory, gateway_factory, protocol):
@@ -398,9 +407,22 @@ def test_several_x_forwarded_for_fields_are_combined(backend_factory, gateway_fa
     app, gw = start(backend_factory, gateway_factory)
     r = exchange(gw.port, b"GET /echo HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.1\r\n"
                           b"X-Forwarded-For: 198.51.100.2\r\n\r\n")
-    seen = json.loads(r.body)
+    assert_forwarded_for_both(json.loads(r.body))
+
+
+def assert_forwarded_for_both(seen):
+    """The backend saw the two X-Forwarded-For values of the request, then the client's."""
     xff = ", ".join(header_values(seen, "x-forwarded-for"))
     assert re.fullmatch(r"198\.51\.100\.1,\s*198\.51\.100\.2,\s*127\.0\.0\.1", xff), xff
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of test_several_x_forwarded_for_fields_are_combined")
+def test_several_x_forwarded_for_fields_are_combined_over_h2(backend_factory, gateway_factory):
+    app, gw = start(backend_factory, gateway_factory)
+    [r] = one_by_one(gw.port, ("GET", "/echo", [("x-forwarded-for", "198.51.100.1"),
+                                                ("x-forwarded-for", "198.51.100.2")]))
+    assert r.status == 200, r
+    assert_forwarded_for_both(json.loads(r.body))
 
 
 def test_expect_100_continue_upload_with_curl(backend_factory, gateway_factory, tmp_path):

@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import check_config, free_port, server_yaml, text_position, write_tree
+from h2lib import one_by_one
 from rawhttp import Conn
 
 def wait_for_v6(port, timeout=5.0):
@@ -175,6 +176,12 @@ def test_header_repeated_one_field_matching_is_enough(ruled):
     assert r.body == b"hello from canary"
 
 
+@pytest.mark.h2c_only("the HTTP/2 form of test_header_repeated_one_field_matching_is_enough")
+def test_header_repeated_one_field_matching_is_enough_over_h2(ruled):
+    [r] = one_by_one(ruled.port, ("GET", "/hd/x", [("x-canary", "0"), ("x-canary", "1")]))
+    assert r.body == b"hello from canary", r
+
+
 @pytest.mark.parametrize("method,matched", [
     ("POST", True), ("PUT", True), ("GET", False), ("DELETE", False), ("PATCH", False),
 ])
@@ -189,7 +196,13 @@ def test_method_condition_head(ruled):
     assert r.status == 200 and r.body == b""  # HEAD is not POST/PUT: the catch-all, bodiless
 
 
-@pytest.mark.parametrize("query,matched", [
+@pytest.mark.h2c_only("the HTTP/2 form of test_method_condition_head")
+def test_method_condition_head_over_h2(ruled):
+    [r] = one_by_one(ruled.port, ("HEAD", "/m/x"))  # one_by_one checks HEAD is bodiless
+    assert r.status == 200, r
+
+
+QUERIES = [
     ("version=2&debug", True),
     ("debug=1&version=2.1", True),
     ("a=b&version=20&debug=&c=d", True),
@@ -200,13 +213,23 @@ def test_method_condition_head(ruled):
     ("version=%32&debug", False),            # raw value, not percent-decoded
     ("xversion=2&debug", False),
     ("", False),
-])
+]
+
+
+@pytest.mark.parametrize("query,matched", QUERIES)
 @pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): query strings requests would rewrite")
 def test_query_condition(ruled, query, matched):
     # Raw socket: requests would rewrite %32 into 2.
     r = raw(ruled, f"GET /q/x{'?' + query if query else ''} HTTP/1.1\r\nHost: a\r\n\r\n")
     r.text = r.body.decode()
     assert r.text == ("query-rule" if matched else "catch-all"), (query, r.text)
+
+
+@pytest.mark.parametrize("query,matched", QUERIES)
+@pytest.mark.h2c_only("the HTTP/2 form of test_query_condition")
+def test_query_condition_over_h2(ruled, query, matched):
+    [r] = one_by_one(ruled.port, ("GET", f"/q/x{'?' + query if query else ''}"))
+    assert r.body.decode() == ("query-rule" if matched else "catch-all"), (query, r)
 
 
 def test_source_condition(ruled):
@@ -271,6 +294,13 @@ def test_path_condition_sees_the_normalized_path(ruled):
         assert r.status == 200 and b"PROMO-PAGE" in r.body, (target, r)
 
 
+@pytest.mark.h2c_only("the HTTP/2 form of test_path_condition_sees_the_normalized_path")
+def test_path_condition_sees_the_normalized_path_over_h2(ruled):
+    targets = ("/%70romo", "//promo", "/./promo")
+    for target, r in zip(targets, one_by_one(ruled.port, *[("GET", t) for t in targets])):
+        assert r.status == 200 and b"PROMO-PAGE" in r.body, (target, r)
+
+
 def test_first_match_wins(ruled):
     assert get(ruled, "/first/x").text == "first"
 
@@ -311,6 +341,17 @@ def test_fixed_response_to_head_and_post(ruled):
                "HTTP/1.1\r\nHost: a\r\n\r\n")
         assert c.read_response().body == b"just text"
         assert c.read_response().status == 429
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of test_fixed_response_to_head_and_post")
+def test_fixed_response_to_head_and_post_over_h2(ruled):
+    # A body the fixed answer does not use must not upset the next stream.
+    head, post, fixed = one_by_one(ruled.port, ("HEAD", "/fixed"),
+                                   ("POST", "/plain", [("content-length", "5")], b"hello"),
+                                   ("GET", "/fixed"))
+    assert head.status == 429 and head.header("content-length") in (None, "21"), head
+    assert post.body == b"just text", post
+    assert fixed.status == 429, fixed
 
 
 def test_redirect_with_template(ruled):

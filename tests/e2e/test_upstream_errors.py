@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from conftest import free_port, server_yaml, wait_until
+from h2lib import one_by_one
 from rawhttp import ClosedError, Conn
 
 
@@ -274,6 +275,16 @@ def test_upstream_interim_response_then_final(setup):
         c.send("GET /raw/early-hints HTTP/1.1\r\nHost: a\r\n\r\n")
         r = c.read_response()  # skips any relayed 1xx
         assert r.status == 200 and r.body == b"final"
+
+
+@pytest.mark.h2c_only("the HTTP/2 form of test_upstream_interim_response_then_final")
+def test_upstream_interim_response_then_final_over_h2(setup):
+    gw = setup()
+    [r] = one_by_one(gw.port, ("GET", "/raw/early-hints"))
+    assert r.status == 200 and r.body == b"final", r
+    # A relayed 103 is an interim head of its own, not merged into the final one.
+    assert r.header("link") is None, r
+    assert all(dict(head)[":status"].startswith("1") for head in r.informational), r.informational
 
 
 def test_upstream_http10_close_delimited_response(setup):
