@@ -21,7 +21,7 @@ std::string_view origin_target(const Request& req) {
 
 int send(Client& c, int status, std::string_view headers, std::string_view body, bool close,
          std::uint64_t& bytes) {
-    bool head = c.request.method == "HEAD";
+    bool head = c.head_request;
     c.answer(Reply{status, headers, body, head, close});
     bytes = head ? 0 : body.size();
     return status;
