@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <string>
 
 namespace im::server {
 
@@ -58,28 +57,23 @@ std::optional<TaskState> parse_task_stat(std::string_view stat) {
     return std::nullopt;
 }
 
-SiblingWorker::~SiblingWorker() {
-    if (stat_fd_ >= 0) ::close(stat_fd_);
+WorkerPresence::~WorkerPresence() {
+    if (int fd = stat_fd.load(); fd >= 0) ::close(fd);
 }
 
-SiblingWorker::SiblingWorker(SiblingWorker&& other) noexcept
-    : presence_(other.presence_), stat_fd_(other.stat_fd_) {
-    other.stat_fd_ = -1;
+void WorkerPresence::publish_thread() {
+    // No /proc: nobody sees this worker wait, and turns for everyone still hold.
+    stat_fd.store(::open("/proc/thread-self/stat", O_RDONLY | O_CLOEXEC), std::memory_order_release);
 }
 
-bool SiblingWorker::waits_on(int cpu, CoreTurns::Clock::time_point now) {
+bool SiblingWorker::waits_on(int cpu, CoreTurns::Clock::time_point now) const {
     auto last = CoreTurns::Clock::time_point(
         CoreTurns::Clock::duration(presence_.last_batch.load(std::memory_order_relaxed)));
     if (now - last < CoreTurns::worker_turn) return false;
-    if (stat_fd_ < 0) {
-        int tid = presence_.thread_id.load(std::memory_order_acquire);
-        if (tid == 0) return false;
-        std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
-        stat_fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-        if (stat_fd_ < 0) return false;  // no /proc: turns for everyone still hold
-    }
+    int fd = presence_.stat_fd.load(std::memory_order_acquire);
+    if (fd < 0) return false;
     char buffer[1024];
-    ssize_t n = ::pread(stat_fd_, buffer, sizeof buffer, 0);
+    ssize_t n = ::pread(fd, buffer, sizeof buffer, 0);
     if (n <= 0) return false;
     auto state = parse_task_stat({buffer, static_cast<std::size_t>(n)});
     return state && state->state == 'R' && state->cpu == cpu;

@@ -60,10 +60,18 @@ long thread_context_switches();
 
 // What a worker shows the others so that they can tell whether it waits.
 struct WorkerPresence {
+    WorkerPresence() = default;
+    WorkerPresence(const WorkerPresence&) = delete;
+    WorkerPresence& operator=(const WorkerPresence&) = delete;
+    ~WorkerPresence();
+    // On the worker's own thread, when it starts: opens that thread's /proc stat,
+    // so that the descriptor is there from the start, not opened under load.
+    void publish_thread();
+
     // When it last finished a batch (steady clock, ns): a worker that did so
     // within a worker turn is running, and reading its state can be skipped.
     alignas(64) std::atomic<std::int64_t> last_batch{0};
-    std::atomic<int> thread_id{0};  // 0 until its thread runs
+    std::atomic<int> stat_fd{-1};  // its thread's /proc stat; -1 until it runs
 };
 
 // A thread's scheduler state from /proc/<pid>/task/<tid>/stat.
@@ -77,19 +85,13 @@ std::optional<TaskState> parse_task_stat(std::string_view stat);
 class SiblingWorker {
 public:
     explicit SiblingWorker(const WorkerPresence& presence) : presence_(presence) {}
-    ~SiblingWorker();
-    SiblingWorker(SiblingWorker&& other) noexcept;
-    SiblingWorker(const SiblingWorker&) = delete;
-    SiblingWorker& operator=(const SiblingWorker&) = delete;
-    SiblingWorker& operator=(SiblingWorker&&) = delete;
 
     // True when it has not finished a batch for a worker turn and is queued to
     // run on `cpu`, the calling thread's core: it waits for this thread.
-    bool waits_on(int cpu, CoreTurns::Clock::time_point now);
+    bool waits_on(int cpu, CoreTurns::Clock::time_point now) const;
 
 private:
     const WorkerPresence& presence_;
-    int stat_fd_ = -1;  // its /proc stat, opened at the first look
 };
 
 }  // namespace im::server

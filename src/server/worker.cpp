@@ -119,13 +119,13 @@ void Worker::run_taking_turns() {
     // Handlers between two looks at the clock: a few microseconds each, so a
     // batch is well inside a turn (64 let a 250 µs turn run long).
     constexpr int batch = 16;
-    presence.thread_id.store(static_cast<int>(::gettid()), std::memory_order_release);
+    presence.publish_thread();
     std::vector<SiblingWorker> siblings;
     for (Worker* w : workers_)
         if (w != this) siblings.emplace_back(w->presence);
     auto a_worker_waits = [&](CoreTurns::Clock::time_point now) {
         int cpu = ::sched_getcpu();
-        for (auto& s : siblings)
+        for (const auto& s : siblings)
             if (s.waits_on(cpu, now)) return true;
         return false;
     };

@@ -140,7 +140,7 @@ struct OtherWorker {
         spin = spinning;
         thread = std::thread([this, cpu] {
             pin_to(cpu);
-            presence.thread_id.store(static_cast<int>(::gettid()));
+            presence.publish_thread();
             std::unique_lock lock(m);
             while (!stop) {
                 if (spin) {
@@ -153,7 +153,7 @@ struct OtherWorker {
                 }
             }
         });
-        while (presence.thread_id.load() == 0) std::this_thread::yield();
+        while (presence.stat_fd.load() < 0) std::this_thread::yield();
     }
     ~OtherWorker() {
         {
@@ -195,7 +195,7 @@ TEST(SiblingWorker, AWorkerThatJustFinishedABatchIsRunningAndNotReadAbout) {
 }
 
 TEST(SiblingWorker, AWorkerNotYetRunningDoesNotWait) {
-    WorkerPresence presence;  // thread id 0: its thread has not started
+    WorkerPresence presence;  // no stat descriptor: its thread has not started
     SiblingWorker sibling(presence);
     EXPECT_FALSE(sibling.waits_on(0, CoreTurns::Clock::now()));
 }
