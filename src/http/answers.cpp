@@ -1,6 +1,7 @@
 #include "http/answers.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 
@@ -19,10 +20,12 @@ std::string_view origin_target(const Request& req) {
     return {req.path.data(), static_cast<std::size_t>(end - req.path.data())};
 }
 
+// `stored`: the body is in the snapshot answered from (a stored file, a compiled
+// page, a fixed text), not made for this request.
 int send(Client& c, int status, std::string_view headers, std::string_view body, bool close,
-         std::uint64_t& bytes) {
+         std::uint64_t& bytes, bool stored = true, std::string_view extra_headers = {}) {
     bool head = c.head_request;
-    c.answer(Reply{status, headers, body, head, close});
+    c.answer(Reply{status, headers, body, head, close, stored && c.answers_from_current, extra_headers});
     bytes = head ? 0 : body.size();
     return status;
 }
@@ -164,6 +167,16 @@ void append_json_string(std::string& out, std::string_view s) {
     out.push_back('"');
 }
 
+// Retry-After and Vary of a maintenance answer, made in `room` without an
+// allocation: in maintenance they go with every request.
+std::string_view maintenance_lines(char (&room)[64], std::int64_t retry_after) {
+    constexpr std::string_view head = "Retry-After: ", tail = "\r\nVary: Accept\r\n";
+    char* at = std::copy(head.begin(), head.end(), room);
+    at = std::to_chars(at, at + 20, retry_after).ptr;  // 20: a negative 64-bit number
+    at = std::copy(tail.begin(), tail.end(), at);
+    return {room, static_cast<std::size_t>(at - room)};
+}
+
 int send_variant(Client& c, const core::CompiledPage& page, int status, std::string_view extra,
                  bool close, std::uint64_t& bytes) {
     const auto& file = *page.file;
@@ -171,10 +184,7 @@ int send_variant(Client& c, const core::CompiledPage& page, int status, std::str
                                          !file.gzip.empty(), !file.brotli.empty());
     int i = coding == pages::Encoding::brotli ? 2 : coding == pages::Encoding::gzip ? 1 : 0;
     std::string_view body = i == 2 ? file.brotli : i == 1 ? file.gzip : file.identity;
-    if (extra.empty()) return send(c, status, page.headers[i], body, close, bytes);
-    std::string headers = page.headers[i];
-    headers.append(extra);
-    return send(c, status, headers, body, close, bytes);
+    return send(c, status, page.headers[i], body, close, bytes, true, extra);
 }
 
 }  // namespace
@@ -191,7 +201,8 @@ int answer_maintenance(Client& c, const core::SiteView& site, const core::Mainte
                        std::int64_t retry_after, bool close, std::uint64_t& bytes) {
     const auto& m = site.config->maintenance;
     const std::string& message = state && !state->message.empty() ? state->message : m.message;
-    std::string extra = "Retry-After: " + std::to_string(retry_after) + "\r\nVary: Accept\r\n";
+    char room[64];
+    std::string_view extra = maintenance_lines(room, retry_after);
     auto variant = negotiate(find_header(c.request.headers, "accept"));
     const core::CompiledPage* page = variant == Variant::html   ? site.maintenance_page.get()
                                      : variant == Variant::json ? site.maintenance_json.get()
@@ -209,8 +220,8 @@ int answer_maintenance(Client& c, const core::SiteView& site, const core::Mainte
         body = message + "\n";
         headers = "Content-Type: text/plain; charset=utf-8\r\n";
     }
-    headers += "Cache-Control: no-store\r\n" + extra;
-    return send(c, m.status, headers, body, close, bytes);
+    headers.append("Cache-Control: no-store\r\n").append(extra);
+    return send(c, m.status, headers, body, close, bytes, false);
 }
 
 int answer_with_page(Client& c, const core::CompiledPage* page, int status, bool close,

@@ -42,6 +42,9 @@ struct Client {
     Request request;    // the request in progress; views into `in`
     // The request in progress is a HEAD (parsed, not stale): its answers have no body.
     bool head_request = false;
+    // Answering at once from the worker's current snapshot (not one pinned across a
+    // wait): a stored body stays valid as long as a sink keeps that snapshot.
+    bool answers_from_current = false;
     std::string peer;   // client IP as text, for logs and X-Forwarded-For
     std::array<std::uint8_t, 16> address{};  // client IP, IPv4-mapped, for source conditions
     std::string normalized;  // the request path, decoded, when it needed decoding

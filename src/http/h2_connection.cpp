@@ -86,8 +86,10 @@ int on_send_data(nghttp2_session*, nghttp2_frame*, const std::uint8_t* frame_hea
     return 0;
 }
 
-int on_stream_close(nghttp2_session*, std::int32_t id, std::uint32_t, void* user_data) {
-    of(user_data).stream_closed(id);
+int on_stream_close(nghttp2_session* session, std::int32_t id, std::uint32_t, void* user_data) {
+    // The stream's user data is still there in this callback; streams that never
+    // began (refused, or only PRIORITY) have none.
+    if (auto* s = stream_of(session, id)) of(user_data).stream_closed(*s);
     return 0;
 }
 
@@ -128,6 +130,9 @@ Connection::Connection(Client& client)
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, h2.initial_window_size},
         {NGHTTP2_SETTINGS_MAX_FRAME_SIZE, h2.max_frame_size},
         {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, header_list},
+        // Answers are sent as they are ready; no dependency tree (RFC 7540 §5.3) to keep up
+        // per stream, nor closed streams retained for it. RFC 9218 urgencies still apply.
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
     };
     nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, settings, std::size(settings));
     // The connection window covers a few streams' windows, so one upload does not stall the rest.
@@ -151,27 +156,52 @@ void Connection::begin_stream(std::int32_t id) {
         s->reuse(id, header_list, server.limits.max_headers);
     }
     nghttp2_session_set_stream_user_data(session_, id, s.get());
-    streams_.emplace(id, std::move(s));
+    s->slot = streams_.size();
+    streams_.push_back(std::move(s));
     client_.guard.disarm();  // streams have deadlines of their own
 }
 
 void Connection::headers_done(Stream& s, bool end_stream) {
     s.head.finish(!end_stream, s.head_text);
     if (end_stream) s.request_ended();
-    auto it = streams_.find(s.id());
-    if (it != streams_.end()) to_start_.push_back(it->second);
+    to_start_.push_back(streams_[s.slot]);
 }
 
-void Connection::stream_closed(std::int32_t id) {
-    auto it = streams_.find(id);
-    if (it == streams_.end()) return;
-    it->second->closed();
+void Connection::stream_closed(Stream& s) {
+    s.closed();
+    // Out of the open streams in O(1): the last one takes its slot.
+    std::shared_ptr<Stream> closed = std::move(streams_[s.slot]);
+    if (s.slot + 1 != streams_.size()) {
+        streams_[s.slot] = std::move(streams_.back());
+        streams_[s.slot]->slot = s.slot;
+    }
+    streams_.pop_back();
     // A stream that no exchange holds any more serves the next one: no allocation
     // per request for the stream and its buffers.
-    if (it->second.use_count() == 1 && idle_streams_.size() < kIdleStreams)
-        idle_streams_.push_back(std::move(it->second));
-    streams_.erase(it);
+    if (closed.use_count() == 1 && idle_streams_.size() < kIdleStreams) idle_streams_.push_back(std::move(closed));
     if (streams_.empty()) arm_idle();
+}
+
+const core::Snapshot* Connection::pin_current() {
+    const auto& current = client_.worker.snapshot();
+    for (auto& p : pins_) {
+        if (p.snapshot == current) {
+            ++p.streams;
+            return current.get();
+        }
+    }
+    pins_.push_back({current, 1});
+    return current.get();
+}
+
+void Connection::unpin(const core::Snapshot* snapshot) {
+    for (auto it = pins_.begin(); it != pins_.end(); ++it) {
+        if (it->snapshot.get() != snapshot) continue;
+        // The last stream let it go: a quiet connection keeps no snapshot alive
+        // (after a reload, not the old page store).
+        if (--it->streams == 0) pins_.erase(it);
+        return;
+    }
 }
 
 void Connection::arm_idle() {
@@ -344,7 +374,10 @@ asio::awaitable<void> Connection::run() {
     while (!writer_done_) co_await settled_.wait();
     boost::system::error_code ignored;
     client_.socket.close(ignored);
-    for (auto& [id, s] : streams_) s->closed();
+    for (auto& s : streams_) {
+        s->closed();
+        nghttp2_session_set_stream_user_data(session_, s->id(), nullptr);
+    }
     streams_.clear();
     while (exchanges_ > 0) co_await settled_.wait();
 }

@@ -34,7 +34,11 @@ void keep_small(std::string& buffer) {
 // cancel() is the only way out, and it wakes every waiter, each of which then
 // checks what it waits for. So one Wakeup serves a stream's reader and writer.
 asio::awaitable<void> Wakeup::wait() {
-    if (!pending_) co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!pending_) {
+        ++waiting_;
+        co_await timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+        --waiting_;
+    }
     pending_ = false;
 }
 
@@ -53,6 +57,7 @@ void Stream::reuse(std::int32_t id, std::size_t max_header_bytes, std::size_t ma
     answering_ = whole_ = relaying_ = relayed_ = false;
     heads_.clear();
     keep_small(response_);
+    unpin();  // none left: a stream is reused only once closed
     sent_ = 0;
     data_deferred_ = finished_ = closed_ = false;
     changed_.reset();
@@ -135,16 +140,22 @@ void Stream::reply(const Reply& r, Stamp stamp) {
     h.fields.clear();
     h.fields.push_back({"date", stamp.date});
     reply_names_.clear();
-    reply_names_.reserve(stamp.extra.size() + r.headers.size());
+    reply_names_.reserve(stamp.extra.size() + r.headers.size() + r.extra_headers.size());
     add_fields(stamp.extra, h.fields, reply_names_);
     add_fields(r.headers, h.fields, reply_names_);
+    add_fields(r.extra_headers, h.fields, reply_names_);
     char length[24];
     if (framed) {
         auto end = std::to_chars(length, length + sizeof length, r.body.size()).ptr;
         h.fields.push_back({"content-length", std::string_view(length, static_cast<std::size_t>(end - length))});
     }
     h.has_body = framed && !r.head_only && !r.body.empty();
-    if (h.has_body) response_.assign(r.body);
+    if (h.has_body && r.stored && !closed_) {
+        stored_ = r.body;
+        pinned_ = connection_.pin_current();
+    } else if (h.has_body) {
+        response_.assign(r.body);
+    }
     submit(h);
     connection_.want_send();
 }
@@ -235,12 +246,13 @@ ssize_t Stream::provide(std::size_t length, std::uint32_t* flags) {
 
 void Stream::send_frame(const std::uint8_t* frame_head, std::size_t length, std::string& out) {
     out.append(reinterpret_cast<const char*>(frame_head), 9);  // no padding: none is asked for
-    out.append(response_, sent_, length);
+    out.append(body().substr(sent_, length));
     sent_ += length;
-    if (sent_ == response_.size()) {
+    if (sent_ == body().size()) {
+        unpin();
         response_.clear();
         sent_ = 0;
-    } else if (sent_ >= kBuffered) {
+    } else if (!pinned_ && sent_ >= kBuffered) {
         // The writer appends while frames take from the front: without this the
         // string would grow by all a download's bytes whenever it is never quite empty.
         response_.erase(0, sent_);
@@ -283,9 +295,17 @@ void Stream::request_ended() {
     changed_.notify();
 }
 
+void Stream::unpin() {
+    if (!pinned_) return;
+    connection_.unpin(pinned_);
+    pinned_ = nullptr;
+    stored_ = {};
+}
+
 void Stream::closed() {
     if (closed_) return;
     closed_ = true;
+    unpin();  // what is left of a stored body will not be sent
     // Bytes the pipeline will never read still count against the connection's window.
     if (unconsumed_) nghttp2_session_consume_connection(connection_.session(), unconsumed_);
     unconsumed_ = 0;

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <memory>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 #include "http/h2_messages.hpp"
@@ -23,6 +22,9 @@
 namespace im::http {
 struct Client;
 }
+namespace im::core {
+struct Snapshot;
+}
 
 namespace im::http::h2 {
 
@@ -33,7 +35,8 @@ public:
         : timer_(ex, boost::asio::steady_timer::time_point::max()) {}
     void notify() {
         pending_ = true;
-        timer_.cancel();
+        // Most notifications find nobody waiting: no trip through the reactor's timer queue then.
+        if (waiting_) timer_.cancel();
     }
     void reset() { pending_ = false; }  // nobody waits: a stream taken up again
     boost::asio::awaitable<void> wait();
@@ -41,6 +44,7 @@ public:
 private:
     boost::asio::steady_timer timer_;
     bool pending_ = false;
+    int waiting_ = 0;  // coroutines in wait(): a stream's reader and writer may both be
 };
 
 class Connection;
@@ -84,6 +88,7 @@ public:
     void send_frame(const std::uint8_t* frame_head, std::size_t length, std::string& out);
 
     std::int32_t id() const { return id_; }
+    std::size_t slot = 0;  // where the connection keeps it among its open streams
     bool request_done() const { return request_done_; }
     RequestHead head;
     std::string head_text;  // the head as HTTP/1.1, once the header block is complete
@@ -94,7 +99,10 @@ private:
     void resume_data();      // the answer's DATA had run dry: more may go now
     bool body_ended() const;  // all of the answer's body is in response_ (or it has none)
     void submit(const ResponseTranslator::Head& h);
-    std::size_t buffered() const { return response_.size() - sent_; }
+    // The answer's body bytes not yet taken by nghttp2: a stored body in place, else response_.
+    std::string_view body() const { return pinned_ ? stored_ : std::string_view(response_); }
+    std::size_t buffered() const { return body().size() - sent_; }
+    void unpin();
 
     Connection& connection_;
     std::int32_t id_;
@@ -113,6 +121,10 @@ private:
     std::string reply_names_;
     std::vector<ResponseTranslator::Head> heads_;  // reused by write()
     std::string response_;  // body bytes not yet taken by nghttp2
+    // A stored body (Reply::stored) is sent from the snapshot it lives in, which
+    // the connection keeps while this stream still has bytes of it to send.
+    const core::Snapshot* pinned_ = nullptr;
+    std::string_view stored_;
     std::size_t sent_ = 0;
     bool data_deferred_ = false;
     bool finished_ = false;
@@ -135,13 +147,17 @@ public:
     void on_reload() override { go_away(); }
 
     nghttp2_session* session() const { return session_; }
+    // Keeps the worker's current snapshot for a stream sending a body that lives in
+    // it; unpin() lets it go. Counted here, on the worker's thread: no atomic per stream.
+    const core::Snapshot* pin_current();
+    void unpin(const core::Snapshot* snapshot);
     std::string& send_batch() { return send_batch_; }
     void want_send() { send_wanted_.notify(); }
 
     // nghttp2 callbacks.
     void begin_stream(std::int32_t id);
     void headers_done(Stream& s, bool end_stream);
-    void stream_closed(std::int32_t id);
+    void stream_closed(Stream& s);
 
 private:
     void go_away();
@@ -154,11 +170,16 @@ private:
 
     Client& client_;
     nghttp2_session* session_ = nullptr;
-    std::unordered_map<std::int32_t, std::shared_ptr<Stream>> streams_;
+    std::vector<std::shared_ptr<Stream>> streams_;  // the open ones, each at its Stream::slot
     std::vector<std::shared_ptr<Stream>> to_start_;  // complete heads, started after nghttp2 returns
     // Clients of streams that are done, kept for the next ones with their buffers.
     std::vector<std::unique_ptr<Client>> idle_clients_;
     std::vector<std::shared_ptr<Stream>> idle_streams_;  // closed streams, kept for new ones
+    struct Pin {
+        std::shared_ptr<const core::Snapshot> snapshot;
+        int streams = 0;
+    };
+    std::vector<Pin> pins_;  // snapshots streams send stored bodies from (one, but for a swap)
     std::string send_batch_;  // frames for the next socket write
     Wakeup send_wanted_;
     Wakeup settled_;  // the writer or an exchange ended

@@ -79,6 +79,7 @@ void append_reply(std::string& out, const Reply& reply, Stamp stamp) {
     out.append("Date: ").append(stamp.date).append("\r\n");
     out.append(stamp.extra);
     out.append(reply.headers);
+    out.append(reply.extra_headers);
     if (reply.status != 304 && reply.status != 204) {
         out.append("Content-Length: ");
         append_decimal(out, reply.body.size());

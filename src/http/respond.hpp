@@ -44,6 +44,12 @@ struct Reply {
     std::string_view body;
     bool head_only = false;    // HEAD: send Content-Length but no body
     bool close = false;        // add "Connection: close"
+    // The body lives in the worker's current snapshot (a stored page, a fixed
+    // action's text): an HTTP/2 stream may send it from there while it keeps
+    // that snapshot, without a copy of its own.
+    bool stored = false;
+    // More header lines, made for this answer (Retry-After), after the prebuilt `headers`.
+    std::string_view extra_headers = {};
 };
 
 // Appends a complete response (status line, Date, Content-Length, headers, body).

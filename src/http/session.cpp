@@ -304,6 +304,7 @@ Started start_request(Client& c, long end) {
     };
     c.redact_query = false;
     c.head_request = false;
+    c.answers_from_current = false;
     const auto& server = server_config(c);
     c.connection_headers = c.secure ? std::string_view(c.worker.snapshot()->https_headers) : std::string_view();
     Limits limits{server.limits.max_header_bytes, server.limits.max_headers};
@@ -339,7 +340,9 @@ Started start_request(Client& c, long end) {
         st.pinned = c.worker.snapshot();
         return st;
     }
+    c.answers_from_current = true;
     answer_decision(c, current, st);
+    c.answers_from_current = false;
     restore_carry(c);
     return answered(!st.close);
 }

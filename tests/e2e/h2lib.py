@@ -383,6 +383,7 @@ class RawH2:
         self.server_settings = {}
         self.closed = False
         self._block = None        # (sid, bytes) of a header block awaiting CONTINUATION
+        self.give_credit = True   # WINDOW_UPDATE for every DATA received (off: the window runs dry)
         if preface:
             self.send(PREFACE + settings_frame())
 
@@ -509,7 +510,7 @@ class RawH2:
             if f.flags & PADDED:
                 payload = payload[1:len(payload) - payload[0]]
             s.data += payload
-            if f.payload:  # give the credit back so bigger answers are not stalled
+            if f.payload and self.give_credit:  # so that bigger answers are not stalled
                 try:
                     self.send(frame(WINDOW_UPDATE, 0, 0, struct.pack("!I", len(f.payload))) +
                               frame(WINDOW_UPDATE, 0, f.sid, struct.pack("!I", len(f.payload))))

@@ -37,6 +37,8 @@ pytestmark = pytest.mark.skipif(shutil.which("curl") is None or shutil.which("op
                                 reason="curl and openssl are needed")
 
 MiB = 1 << 20
+NO_RFC7540_PRIORITIES = 0x9  # a SETTINGS id (RFC 9218 §2.1)
+PRIORITY_UPDATE = 0x10       # a frame type (RFC 9218 §7.1)
 RSS_LIMIT_KIB = 64 * 1024  # as in test_streaming.py
 SECRET = "cookie-secret-0123456789abcdef"
 BYPASS_VALUE = "let-me-in-8f2a"
@@ -798,6 +800,27 @@ def test_settings_advertise_the_defaults(edge):
     assert s.get(INITIAL_WINDOW_SIZE) == 256 * 1024, s
     assert s.get(MAX_FRAME_SIZE, 16384) == 16384, s
     assert s.get(ENABLE_PUSH, 0) == 0, s  # a server never announces push (RFC 9113 §6.5.2)
+    assert s.get(NO_RFC7540_PRIORITIES) == 1, s  # RFC 9218 §2.1
+
+
+def test_priority_signals_of_either_kind_are_taken_and_every_stream_answered(edge):
+    """The gateway says SETTINGS_NO_RFC7540_PRIORITIES; clients that still send RFC 7540
+    PRIORITY frames or HEADERS with priority, or RFC 9218 PRIORITY_UPDATE, are served all the
+    same, with no connection error."""
+    with edge.raw() as raw:
+        raw.handshake()
+        raw.send_frame(h2lib.PRIORITY, 0, 1, struct.pack("!IB", 0, 15))
+        raw.headers(1, edge.fields("/static/site.css"))
+        block = h2lib.literal_block(edge.fields("/static/app.js"))
+        raw.send_frame(HEADERS, h2lib.END_STREAM | h2lib.END_HEADERS | h2lib.PRIORITY_FLAG, 3,
+                       struct.pack("!IB", 0x80000001, 200) + block)
+        raw.send_frame(PRIORITY_UPDATE, 0, 0, struct.pack("!I", 5) + b"u=1, i")
+        raw.headers(5, edge.fields("/hello"))
+        assert raw.until(lambda r: all(r.stream(i).finished for i in (1, 3, 5)), timeout=10), raw.frames
+        assert [raw.stream(i).status for i in (1, 3, 5)] == [200, 200, 200], raw.frames
+        assert raw.stream(1).body == CSS.encode()
+        assert raw.stream(5).body == b"hello from app"
+        assert not raw.goaways and not any(raw.stream(i).reset for i in (1, 3, 5)), raw.frames
 
 
 def test_settings_advertise_the_configured_values(make_edge):
@@ -1154,6 +1177,51 @@ def test_reload_sends_goaway_lets_the_stream_finish_and_new_connections_see_the_
             return c.get("/version").body == b"v2"
     assert wait_until(new_config, timeout=10), "a new connection does not see the new config"
     assert edge.gw.alive()
+
+
+def test_a_stored_page_stalled_by_flow_control_survives_a_reload_that_replaces_it(make_edge):
+    """A stored file is sent from the snapshot it lives in, without a copy per stream: a stream
+    the client's window holds up halfway keeps that snapshot, so a reload that replaces the
+    file (and frees the old store) must not change or cut the bytes still to come."""
+    edge = make_edge()
+    old = b"".join(b"old-%06d\n" % i for i in range(30_000))  # 330 KB, over any first window
+    # As long as the old file, so that the allocator may hand its freed memory to them.
+    new = [b"".join(b"%s-%06d\n" % (tag, i) for i in range(30_000)) for tag in (b"NEW", b"NXT")]
+    (edge.pages / "static" / "big.txt").write_bytes(old)
+    edge.gw.proc.send_signal(signal.SIGHUP)
+
+    def serves(body):
+        with edge.h2() as c:
+            r = c.get("/static/big.txt")
+            return r.status == 200 and r.body == body
+    assert wait_until(lambda: serves(old), timeout=10), "the new file is not served"
+
+    with edge.raw(timeout=30) as raw:
+        raw.give_credit = False
+        raw.handshake()
+        raw.headers(1, edge.fields("/static/big.txt"))
+        raw.headers(3, edge.fields("/static/big.txt"))
+        # Both streams share the client's 65535-byte connection window, then stop.
+        assert raw.until(lambda r: len(r.stream(1).data) + len(r.stream(3).data) >= 65535,
+                         timeout=10), raw.frames[-5:]
+        raw.until(lambda r: False, timeout=0.3)
+        assert len(raw.stream(1).data) + len(raw.stream(3).data) == 65535
+        assert not raw.stream(1).finished and not raw.stream(3).finished
+
+        for body in new:  # were the old file freed, the second could take its memory
+            (edge.pages / "static" / "big.txt").write_bytes(body)
+            edge.gw.proc.send_signal(signal.SIGHUP)
+            assert wait_until(lambda: serves(body), timeout=10), "the reload did not take"
+        assert raw.until(lambda r: r.goaways, timeout=10), "no GOAWAY after the reload"
+
+        # One stream is given up by the client, the other is let go on.
+        raw.send_frame(h2lib.RST_STREAM, 0, 3, struct.pack("!I", CANCEL))
+        raw.send_frame(WINDOW_UPDATE, 0, 0, struct.pack("!I", 1 << 30))
+        raw.send_frame(WINDOW_UPDATE, 0, 1, struct.pack("!I", 1 << 30))
+        assert raw.until(lambda r: r.stream(1).finished, timeout=20), raw.stream(1)
+        assert raw.stream(1).status == 200 and raw.stream(1).reset is None, raw.stream(1)
+        assert raw.stream(1).body == old, (len(raw.stream(1).body), raw.stream(1).body[-40:])
+    assert edge.serves() and edge.gw.alive()
 
 
 # --- h2c, and switching h2 off ----------------------------------------------------------------
