@@ -2,7 +2,9 @@
 
 #include <boost/asio/execution/context.hpp>
 #include <boost/asio/query.hpp>
+#include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include <netinet/in.h>
@@ -55,15 +57,34 @@ ad::reactor_op::status receive(int fd, boost::asio::mutable_buffer buffer,
     }
 }
 
+namespace {
+
+// Counts event loops shut down: a context remembered by address may have been
+// destroyed and another made at the same address (tests make one per case).
+std::atomic<std::uint64_t> contexts_ended{0};
+
+struct ContextEnd : boost::asio::execution_context::service {
+    using key_type = ContextEnd;
+    static inline boost::asio::execution_context::id id;
+    explicit ContextEnd(boost::asio::execution_context& ctx) : service(ctx) {}
+    void shutdown() override { contexts_ended.fetch_add(1, std::memory_order_release); }
+};
+
+}  // namespace
+
 ad::reactor& reactor_of(boost::asio::ip::tcp::socket& socket) {
     // One event loop per thread: remember its reactor rather than look it up
     // in the service registry (a mutex) on every read.
     thread_local boost::asio::execution_context* context = nullptr;
     thread_local ad::reactor* reactor = nullptr;
+    thread_local std::uint64_t ended = 0;
     auto& ctx = boost::asio::query(socket.get_executor(), boost::asio::execution::context);
-    if (&ctx != context) {
+    std::uint64_t now_ended = contexts_ended.load(std::memory_order_acquire);
+    if (&ctx != context || now_ended != ended) {
+        boost::asio::use_service<ContextEnd>(ctx);  // so that its end is counted
         reactor = &boost::asio::use_service<ad::reactor>(ctx);
         context = &ctx;
+        ended = now_ended;
     }
     return *reactor;
 }

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <climits>
 #include <cstring>
+#include <sys/socket.h>
 #include <stdexcept>
 
 namespace im::tls {
@@ -21,6 +22,9 @@ namespace {
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t kInput = 16 * 1024 + 512;  // a whole TLS record and its header
 constexpr std::size_t kRecord = 16 * 1024;       // the most plaintext one TLS record carries
+// Records gathered for one send: two, as a batch of HTTP/2 answers often is.
+// A connection whose client does not read holds at most this much beyond the kernel's buffer.
+constexpr std::size_t kGathered = 2 * kRecord;
 
 int chunk(std::size_t size) { return static_cast<int>(std::min<std::size_t>(size, INT_MAX)); }
 
@@ -65,6 +69,40 @@ struct InputBio {
     }
 };
 
+// OpenSSL's write side: straight to the socket, as its socket BIO does, except
+// while write() gathers the records of a large write (or bytes gathered are
+// still unsent: the order must hold), when they go to TlsStream::out_ for one
+// send. A write of two records was two sends, two TCP segments and two
+// wakeups of the client: a batch of HTTP/2 answers is usually that.
+struct OutputBio {
+    static int write(BIO* bio, const char* data, int size) {
+        auto& s = *static_cast<TlsStream*>(BIO_get_data(bio));
+        BIO_clear_retry_flags(bio);
+        if (s.gathering_ || s.unsent() > 0) {
+            s.out_.append(data, static_cast<std::size_t>(size));
+            return size;
+        }
+        ssize_t n = ::send(s.socket_.native_handle(), data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+        if (n >= 0) return static_cast<int>(n);
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) BIO_set_retry_write(bio);
+        return -1;
+    }
+    static long control(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
+    static BIO_METHOD* method() {
+        static BIO_METHOD* made = [] {
+            BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "intermission output");
+            BIO_meth_set_write(m, write);
+            BIO_meth_set_ctrl(m, control);
+            BIO_meth_set_create(m, [](BIO* bio) {
+                BIO_set_init(bio, 1);
+                return 1;
+            });
+            return m;
+        }();
+        return made;
+    }
+};
+
 TlsStream::TlsStream(asio::ip::tcp::socket& socket, asio::ssl::context& context)
     : socket_(socket), ssl_(SSL_new(context.native_handle())), in_(std::make_unique_for_overwrite<char[]>(kInput)) {
     if (!ssl_) throw std::runtime_error("SSL_new failed");
@@ -76,8 +114,9 @@ TlsStream::TlsStream(asio::ip::tcp::socket& socket, asio::ssl::context& context)
     socket_.native_non_blocking(true, ignored);
     BIO* input = BIO_new(InputBio::method());
     BIO_set_data(input, this);
-    // BIO_NOCLOSE: the socket owns the descriptor.
-    SSL_set_bio(ssl_, input, BIO_new_socket(static_cast<int>(socket_.native_handle()), BIO_NOCLOSE));
+    BIO* output = BIO_new(OutputBio::method());
+    BIO_set_data(output, this);
+    SSL_set_bio(ssl_, input, output);
 }
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
@@ -158,15 +197,40 @@ asio::awaitable<IoResult> TlsStream::write(asio::const_buffer buffer) {
         if (!socket_.is_open()) co_return IoResult{asio::error::bad_descriptor, buffer.size() - left};
         clear_errors();
         errno = 0;
+        // One record per call (partial writes): gathered while more than one is left.
+        gathering_ = left > kRecord;
         int n = SSL_write(ssl_, data, chunk(left));
+        gathering_ = false;
         if (n > 0) {
             data += n;
             left -= static_cast<std::size_t>(n);
-        } else if (co_await settle(n, ec) == Step::failed) {
-            co_return IoResult{ec, buffer.size() - left};
+            if (left > 0 && unsent() < kGathered) continue;
         }
+        if (unsent() > 0) {
+            if ((ec = co_await send_gathered())) co_return IoResult{ec, buffer.size() - left};
+        }
+        if (n <= 0 && co_await settle(n, ec) == Step::failed) co_return IoResult{ec, buffer.size() - left};
     }
     co_return IoResult{ec, buffer.size()};
+}
+
+asio::awaitable<boost::system::error_code> TlsStream::send_gathered() {
+    while (unsent() > 0) {
+        if (!socket_.is_open()) co_return asio::error::bad_descriptor;
+        ssize_t n = ::send(socket_.native_handle(), out_.data() + sent_, unsent(), MSG_NOSIGNAL);
+        if (n > 0) {
+            sent_ += static_cast<std::size_t>(n);
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_write, nothrow);
+            if (ec) co_return ec;
+        } else if (n < 0 && errno != EINTR) {
+            co_return boost::system::error_code(errno, boost::system::system_category());
+        }
+    }
+    out_.clear();
+    sent_ = 0;
+    if (out_.capacity() > kGathered + kInput) out_ = std::string();  // a reader's bytes came too
+    co_return boost::system::error_code{};
 }
 
 asio::awaitable<IoResult> TlsStream::write(std::span<const asio::const_buffer> buffers) {
