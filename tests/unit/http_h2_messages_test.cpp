@@ -237,3 +237,42 @@ TEST(H2ResponseTranslator, ResetServesTheNextAnswer) {
     EXPECT_EQ(body, "no");
     EXPECT_TRUE(t.complete());
 }
+
+// The gateway's own header lines as HTTP/2 fields (Stream::reply): names lowercased into
+// `names`, values as they are, connection-specific fields and lines without a colon left out.
+TEST(H2AddFields, LinesBecomeLowercaseFieldsWithoutConnectionSpecificOnes) {
+    std::string_view lines =
+        "Content-Type: text/html; charset=utf-8\r\nConnection: close\r\nETag:\"abc\"\r\n"
+        "Keep-Alive: timeout=5\r\nno colon here\r\nTransfer-Encoding: chunked\r\nX-MiXeD-Case:  two spaces\r\n"
+        "Retry-After: 120";  // the last line may come without its CRLF
+    std::vector<ResponseTranslator::Field> fields;
+    std::string names;
+    names.reserve(lines.size());
+    const char* before = names.data();
+    im::http::h2::add_fields(lines, fields, names);
+    ASSERT_EQ(fields.size(), 4u);
+    EXPECT_EQ(fields[0].name, "content-type");
+    EXPECT_EQ(fields[0].value, "text/html; charset=utf-8");
+    EXPECT_EQ(fields[1].name, "etag");
+    EXPECT_EQ(fields[1].value, "\"abc\"");
+    EXPECT_EQ(fields[2].name, "x-mixed-case");
+    EXPECT_EQ(fields[2].value, "two spaces");
+    EXPECT_EQ(fields[3].name, "retry-after");
+    EXPECT_EQ(fields[3].value, "120");
+    EXPECT_EQ(names.data(), before);  // the views into it stay valid
+}
+
+TEST(H2AddFields, ParsedHeadersBecomeLowercaseFieldsToo) {
+    std::vector<im::http::Header> headers = {
+        {"Server", "app"}, {"Upgrade", "h2c"}, {"SET-COOKIE", "a=1"}, {"set-cookie", "b=2"}, {"Proxy-Connection", "x"}};
+    std::vector<ResponseTranslator::Field> fields;
+    std::string names;
+    names.reserve(64);
+    im::http::h2::add_fields(headers, fields, names);
+    ASSERT_EQ(fields.size(), 3u);
+    EXPECT_EQ(fields[0].name, "server");
+    EXPECT_EQ(fields[1].name, "set-cookie");
+    EXPECT_EQ(fields[1].value, "a=1");
+    EXPECT_EQ(fields[2].name, "set-cookie");
+    EXPECT_EQ(fields[2].value, "b=2");
+}
