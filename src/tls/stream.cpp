@@ -28,6 +28,17 @@ constexpr std::size_t kGathered = 2 * kRecord;
 
 int chunk(std::size_t size) { return static_cast<int>(std::min<std::size_t>(size, INT_MAX)); }
 
+// A source/sink BIO type of ours, ready for use on creation; its data is the TlsStream.
+BIO_METHOD* new_method(const char* name, long (*control)(BIO*, int, long, void*)) {
+    BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, name);
+    BIO_meth_set_ctrl(m, control);
+    BIO_meth_set_create(m, [](BIO* bio) {
+        BIO_set_init(bio, 1);
+        return 1;
+    });
+    return m;
+}
+
 }  // namespace
 
 // OpenSSL's read side: hands out the bytes in TlsStream::in_, or asks to be
@@ -56,13 +67,8 @@ struct InputBio {
     }
     static BIO_METHOD* method() {
         static BIO_METHOD* made = [] {
-            BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "intermission input");
+            BIO_METHOD* m = new_method("intermission input", control);
             BIO_meth_set_read(m, read);
-            BIO_meth_set_ctrl(m, control);
-            BIO_meth_set_create(m, [](BIO* bio) {
-                BIO_set_init(bio, 1);
-                return 1;
-            });
             return m;
         }();
         return made;
@@ -90,13 +96,8 @@ struct OutputBio {
     static long control(BIO*, int command, long, void*) { return command == BIO_CTRL_FLUSH ? 1 : 0; }
     static BIO_METHOD* method() {
         static BIO_METHOD* made = [] {
-            BIO_METHOD* m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "intermission output");
+            BIO_METHOD* m = new_method("intermission output", control);
             BIO_meth_set_write(m, write);
-            BIO_meth_set_ctrl(m, control);
-            BIO_meth_set_create(m, [](BIO* bio) {
-                BIO_set_init(bio, 1);
-                return 1;
-            });
             return m;
         }();
         return made;
