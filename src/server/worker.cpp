@@ -153,9 +153,14 @@ void Worker::run_taking_turns() {
 
 void Worker::publish(std::shared_ptr<const core::Snapshot> snapshot) {
     pools.adopt(snapshot->config);
-    if (snapshot_ && snapshot_->health != snapshot->health) pools.forget_local_failures();
+    if (snapshot_ && snapshot_->health != snapshot->health) {
+        pools.forget_local_failures();
+        // A target found down most likely lost the connections it had: reusing
+        // one after it recovers would cost a request a failed round trip.
+        pools.close_idle_where(snapshot->health->healthy, 0);
+    }
     // A drained target gets no new requests: its idle connections have no use.
-    if (!snapshot_ || snapshot_->drained != snapshot->drained) pools.close_idle_to(*snapshot->drained);
+    if (!snapshot_ || snapshot_->drained != snapshot->drained) pools.close_idle_where(*snapshot->drained, 1);
     bool reloaded = snapshot_ && snapshot_->config != snapshot->config;
     snapshot_ = std::move(snapshot);
     // HTTP/2 connections outlive many requests: GOAWAY makes their clients reconnect to the new config.

@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <optional>
+#include <utility>
 
 #include "http/chunked.hpp"
 #include "http/request_body.hpp"
@@ -184,8 +185,10 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
     std::string head;
     // The table of the config this request started with: its indexes stay valid across a reload.
     const std::shared_ptr<PoolTable> pools = c.worker.pools.table();
+    int stale_target = -1;  // retried at once on a new connection, outside the rotation
     while (true) {
-        int t = choose_target(c, snapshot, *pools, group, tried);
+        int t = stale_target >= 0 ? std::exchange(stale_target, -1)
+                                  : choose_target(c, snapshot, *pools, group, tried);
         if (t < 0) {
             r.failure = last;
             co_return r;
@@ -231,9 +234,10 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
             last = f;
             if (f == Failure::reset && reused && !body_started && !stale_retry_used) {
                 // A kept-alive connection the target had closed: not the target's fault.
+                // The same target answers on a new connection, so the rotation stays even.
                 stale_retry_used = true;
                 pool->close_all();
-                tried[target] = 0;
+                stale_target = t;
                 continue;
             }
             if (f == Failure::reset) target_failed(c, snapshot, group, target, *pool, "connection reset");

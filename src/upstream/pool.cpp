@@ -60,11 +60,11 @@ void Pools::close_all() {
         for (auto& p : group) p->close_all();
 }
 
-void Pools::close_idle_to(const std::vector<std::vector<std::uint8_t>>& targets) {
+void Pools::close_idle_where(const std::vector<std::vector<std::uint8_t>>& flags, std::uint8_t flag) {
     if (!table_) return;
-    for (std::size_t g = 0; g < table_->pools.size() && g < targets.size(); ++g)
-        for (std::size_t t = 0; t < table_->pools[g].size() && t < targets[g].size(); ++t)
-            if (targets[g][t]) table_->pools[g][t]->close_all();
+    for (std::size_t g = 0; g < table_->pools.size() && g < flags.size(); ++g)
+        for (std::size_t t = 0; t < table_->pools[g].size() && t < flags[g].size(); ++t)
+            if (flags[g][t] == flag) table_->pools[g][t]->close_all();
 }
 
 void Pools::forget_local_failures() {

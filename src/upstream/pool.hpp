@@ -64,8 +64,9 @@ public:
     const std::shared_ptr<PoolTable>& table() const { return table_; }
     void close_idle(Clock::time_point now);
     void close_all();
-    // Idle connections to these targets ([group][target] flags) are closed.
-    void close_idle_to(const std::vector<std::vector<std::uint8_t>>& targets);
+    // Idle connections to the targets whose [group][target] flag equals `flag`
+    // are closed.
+    void close_idle_where(const std::vector<std::vector<std::uint8_t>>& flags, std::uint8_t flag);
     // A new health verdict replaces what this worker guessed from its own failures.
     void forget_local_failures();
 

@@ -337,6 +337,23 @@ def test_stale_pooled_connection_after_backend_restart_is_not_a_failure(backend_
         assert (r.status_code, r.text) == (200, "hello from app"), (i, r.status_code)
 
 
+def test_stale_pooled_connection_is_retried_on_the_same_target(backend_factory, gateway_factory):
+    """The target closed a kept-alive connection: the request goes to that same target on a new
+    connection, so round robin stays even and nobody is marked down."""
+    a, b = backend_factory("a"), backend_factory("b")
+    port = free_port()
+    gw = gateway_factory(proxy_config(port, [a.address, b.address], workers=1), port)
+    with requests.Session() as s:
+        def names(n):
+            return [s.get(gw.url + f"/n{i}", timeout=5).text.removeprefix("hello from ")
+                    for i in range(n)]
+        assert names(3) == ["a", "b", "a"]  # one pooled connection to each; "b" is next
+        a.kill()
+        a.start()  # same port; the pooled connection to "a" is now dead
+        assert names(10) == ["b", "a"] * 5
+    assert "down" not in gw.log_text().lower()
+
+
 def test_pool_idle_timeout_closes_idle_upstream_connections(backend_factory, gateway_factory):
     app = backend_factory("app")
     port = free_port()
