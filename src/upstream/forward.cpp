@@ -198,7 +198,9 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
         r.target = g.targets[target].text();
         TargetPool* pool = &pools->at(group, target);
         InFlight flight(*pool, *(*snapshot.load)[static_cast<std::size_t>(group)][target]);
-        auto conn = pool->take();
+        // An idempotent request without a body is retried if the connection proves stale;
+        // any other must not be sent on one.
+        auto conn = pool->take(body.has_value() || !c.request.idempotent());
         const bool reused = conn != nullptr;
         if (!conn) {
             std::string why;

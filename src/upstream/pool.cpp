@@ -1,12 +1,29 @@
 #include "upstream/pool.hpp"
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace im::upstream {
 
-std::unique_ptr<Connection> TargetPool::take() {
+namespace {
+
+// Nothing to read and not closed: an idle HTTP/1.1 connection the target still
+// keeps. A FIN, a reset or unasked-for bytes (a 408 before closing, a TLS
+// close_notify) all mean it cannot carry another request.
+bool target_keeps_open(Connection& c) {
+    char byte;
+    ssize_t n = ::recv(c.socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+std::unique_ptr<Connection> TargetPool::take(bool check_open) {
     while (!idle_.empty()) {
         auto c = std::move(idle_.back());
         idle_.pop_back();
-        if (c->socket.is_open()) return c;
+        if (c->socket.is_open() && (!check_open || target_keeps_open(*c))) return c;
     }
     return nullptr;
 }

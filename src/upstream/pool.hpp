@@ -29,7 +29,10 @@ struct Connection {
 
 class TargetPool {
 public:
-    std::unique_ptr<Connection> take();
+    // The most recently used idle connection. With `check_open` (a request that
+    // cannot be retried once sent) one the target has closed or written to
+    // meanwhile is dropped instead: a syscall, which retryable requests skip.
+    std::unique_ptr<Connection> take(bool check_open);
     void give_back(std::unique_ptr<Connection> c, Clock::time_point now, std::size_t max_idle);
     void close_idle(Clock::time_point now, config::Duration idle_timeout);
     void close_all();

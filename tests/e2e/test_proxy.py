@@ -337,6 +337,21 @@ def test_stale_pooled_connection_after_backend_restart_is_not_a_failure(backend_
         assert (r.status_code, r.text) == (200, "hello from app"), (i, r.status_code)
 
 
+def test_request_that_cannot_be_retried_avoids_a_pooled_connection_the_target_closed(
+        backend_factory, gateway_factory):
+    """A POST is never retried once its bytes left, so a kept-alive connection the target has
+    closed (here: the target restarted) must be noticed before the POST is sent on it: the
+    POST reaches the restarted target, and the target is not marked down."""
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    assert requests.get(gw.url + "/before", timeout=5).status_code == 200
+    app.kill()
+    app.start()  # same port; the pooled connection is now dead
+    r = requests.post(gw.url + "/echo/after", data=b"x" * 1000, timeout=5)
+    assert r.status_code == 200, (r.status_code, r.text[:300])
+    assert (r.json()["method"], r.json()["body_length"]) == ("POST", 1000)
+    assert "down" not in gw.log_text().lower()
+
+
 def test_stale_pooled_connection_is_retried_on_the_same_target(backend_factory, gateway_factory):
     """The target closed a kept-alive connection: the request goes to that same target on a new
     connection, so round robin stays even and nobody is marked down."""
