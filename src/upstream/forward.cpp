@@ -242,7 +242,10 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
                 stale_target = t;
                 continue;
             }
-            if (f == Failure::reset) target_failed(c, snapshot, group, target, *pool, "connection reset");
+            // Only a reset on a new connection is the target's fault for sure; one on a
+            // kept-alive connection may be a race with its keep-alive timeout.
+            if (f == Failure::reset && !reused)
+                target_failed(c, snapshot, group, target, *pool, "connection reset");
             bool retryable = f == Failure::reset && !body_started && c.request.idempotent();
             if (retryable && --attempts_left > 0) continue;
             r.failure = f;

@@ -352,6 +352,21 @@ def test_request_that_cannot_be_retried_avoids_a_pooled_connection_the_target_cl
     assert "down" not in gw.log_text().lower()
 
 
+def test_reset_on_a_kept_alive_connection_does_not_take_the_target_down(backend_factory,
+                                                                        gateway_factory):
+    """A reset on a reused connection may be a keep-alive race, not a failing target: the POST
+    it hit cannot be replayed (502), but the target stays in rotation. A reset on a new
+    connection does take it down (test_health.py)."""
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    with requests.Session() as s:
+        assert s.get(gw.url + "/warm", timeout=5).status_code == 200
+        # /reset: the backend reads the whole request, then resets the connection.
+        assert s.post(gw.url + "/reset", data=b"x" * 100, timeout=5).status_code == 502
+        r = s.get(gw.url + "/after", timeout=5)
+        assert (r.status_code, r.text) == (200, "hello from app")
+    assert "down" not in gw.log_text().lower()
+
+
 def test_stale_pooled_connection_is_retried_on_the_same_target(backend_factory, gateway_factory):
     """The target closed a kept-alive connection: the request goes to that same target on a new
     connection, so round robin stays even and nobody is marked down."""
