@@ -14,7 +14,19 @@ struct Header {
     std::string_view value;
 };
 
-bool iequals(std::string_view a, std::string_view b);
+// ASCII case-insensitive equality (header names, tokens). Inline: most calls
+// hold a field name against names of another length, which the size settles.
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x == y) continue;
+        // Equal but for case: letters that differ only in the 0x20 bit.
+        char lx = static_cast<char>(x | 0x20);
+        if (lx != static_cast<char>(y | 0x20) || lx < 'a' || lx > 'z') return false;
+    }
+    return true;
+}
 
 // Finds a header by case-insensitive name; the first one wins.
 std::string_view find_header(const std::vector<Header>& headers, std::string_view name);

@@ -28,10 +28,32 @@ bool is_token(std::string_view s) {
 }
 
 // field-value: visible chars, SP, HTAB and obs-text; never CTLs (NUL, CR, LF ...).
-bool is_field_value(std::string_view s) {
-    for (unsigned char c : s)
+bool is_field_value_bytes(const char* p, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) {
+        auto c = static_cast<unsigned char>(p[i]);
         if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+    }
     return true;
+}
+
+// The same, eight bytes at a time: every field of every head passes here, a
+// byte at a time it was the parser's largest cost. A word is looked at byte
+// by byte only when it may hold a control character (or a tab).
+bool is_field_value(std::string_view s) {
+    constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+    constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+    const char* p = s.data();
+    std::size_t n = s.size();
+    for (; n >= 8; p += 8, n -= 8) {
+        std::uint64_t x;
+        std::memcpy(&x, p, 8);
+        // A byte below 0x20 (bytes of 0x80 and up never count), or one equal to 0x7f.
+        std::uint64_t below = (x - kOnes * 0x20) & ~x & kHighs;
+        std::uint64_t del = x ^ (kOnes * 0x7f);
+        del = (del - kOnes) & ~del & kHighs;
+        if ((below | del) != 0 && !is_field_value_bytes(p, 8)) return false;
+    }
+    return is_field_value_bytes(p, n);
 }
 
 bool is_target(std::string_view s) {
@@ -46,8 +68,6 @@ std::string_view trim_ows(std::string_view s) {
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
     return s;
 }
-
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 // Calls f(token) for each comma-separated element, trimmed; empty elements skipped.
 template <typename F>
@@ -255,13 +275,6 @@ int parse_request_line(std::string_view line, Request& r) {
 }
 
 }  // namespace
-
-bool iequals(std::string_view a, std::string_view b) {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i)
-        if (lower(a[i]) != lower(b[i])) return false;
-    return true;
-}
 
 std::string_view find_header(const std::vector<Header>& headers, std::string_view name) {
     for (const auto& h : headers)

@@ -111,6 +111,46 @@ TEST(HttpParser, MalformedHeadsAreRefused) {
     EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\rx\r\n\r\n"), 400);  // bare CR
 }
 
+// Field values are checked eight bytes at a time: a control character is
+// found wherever it stands, in a whole word or in the tail after the words.
+TEST(HttpParser, ControlCharactersAnywhereInAValueAreRefused) {
+    const std::string value = "abcdefghijklmnopqrstu";  // 21 bytes: two words and a tail of 5
+    for (char bad : {'\x00', '\x01', '\x08', '\x0b', '\x0c', '\x1b', '\x1f', '\x7f'}) {
+        for (std::size_t at = 0; at < value.size(); ++at) {
+            std::string v = value;
+            v[at] = bad;
+            SCOPED_TRACE(testing::Message() << "byte " << int(bad) << " at " << at);
+            EXPECT_EQ(status_of("GET / HTTP/1.1\r\nHost: a\r\nX-A: " + v + "\r\n\r\n"), 400);
+        }
+    }
+    for (char fine : {'\t', ' ', '~', '\x80', '\xff'}) {
+        for (std::size_t at = 1; at + 1 < value.size(); ++at) {  // OWS at the ends is trimmed
+            std::string v = value;
+            v[at] = fine;
+            SCOPED_TRACE(testing::Message()
+                         << "byte " << int(static_cast<unsigned char>(fine)) << " at " << at);
+            Request r;
+            ASSERT_EQ(parse("GET / HTTP/1.1\r\nHost: a\r\nX-A: " + v + "\r\n\r\n", r), 0);
+            EXPECT_EQ(find_header(r.headers, "x-a"), v);
+        }
+    }
+}
+
+TEST(HttpParser, IequalsIgnoresTheCaseOfLettersOnly) {
+    EXPECT_TRUE(iequals("Content-Length", "content-length"));
+    EXPECT_TRUE(iequals("TRANSFER-ENCODING", "transfer-encoding"));
+    EXPECT_TRUE(iequals("", ""));
+    EXPECT_FALSE(iequals("content-length", "content-lengt"));
+    EXPECT_FALSE(iequals("te", "tE "));
+    // Pairs that differ only in the 0x20 bit but are not letters.
+    EXPECT_FALSE(iequals("@", "`"));
+    EXPECT_FALSE(iequals("[", "{"));
+    EXPECT_FALSE(iequals("^", "~"));
+    EXPECT_FALSE(iequals("\x10", "0"));
+    EXPECT_FALSE(iequals("a\x0d", "a-"));
+    EXPECT_FALSE(iequals("\xc1", "\xe1"));
+}
+
 TEST(HttpParser, Limits) {
     Limits small{64, 3};
     Request r;
