@@ -29,11 +29,8 @@ struct Address {
     std::string host;
     std::uint16_t port = 0;
     bool tls = false;  // a target written https://host:port (text() leaves the scheme out)
-    // An IPv6 host (stored without brackets) is bracketed so the text parses back.
-    std::string text() const {
-        const bool v6 = host.find(':') != std::string::npos;
-        return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-    }
+    // "host:port", an IPv6 host in brackets: the text parses back.
+    std::string text() const;
     bool operator==(const Address&) const = default;
 };
 

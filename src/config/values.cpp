@@ -191,6 +191,21 @@ Parsed<std::int64_t> parse_integer(std::string_view text, std::int64_t min, std:
     return {value, {}};
 }
 
+// An IPv6 host (stored without brackets) is bracketed so that the text parses back.
+std::string Address::text() const {
+    const bool v6 = host.find(':') != std::string::npos;
+    char port_text[8];
+    auto end = std::to_chars(port_text, port_text + sizeof port_text, port).ptr;
+    std::string out;
+    out.reserve(host.size() + 3 + static_cast<std::size_t>(end - port_text));
+    if (v6) out += '[';
+    out += host;
+    if (v6) out += ']';
+    out += ':';
+    out.append(port_text, end);
+    return out;
+}
+
 Parsed<Address> parse_address(std::string_view text) {
     std::string_view host;
     std::string_view rest;

@@ -5,7 +5,9 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/container/small_vector.hpp>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "http/chunked.hpp"
@@ -49,7 +51,7 @@ struct InFlight {
 };
 
 int choose_target(http::Client& c, const core::Snapshot& s, PoolTable& pools, int group,
-                  const std::vector<char>& tried) {
+                  std::span<const char> tried) {
     const auto& g = s.config->target_groups[static_cast<std::size_t>(group)];
     thread_local std::vector<Candidate> candidates;
     candidates.assign(g.targets.size(), Candidate{});
@@ -177,12 +179,11 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
     const auto& g = snapshot.config->target_groups[static_cast<std::size_t>(group)];
     std::optional<http::RequestBody> body;
     if (c.request.has_body()) body.emplace(c, snapshot.config->server.limits.max_body_bytes);
-    std::vector<char> tried(g.targets.size(), 0);
+    boost::container::small_vector<char, 8> tried(g.targets.size(), 0);
     int attempts_left = 1 + g.retries;
     bool stale_retry_used = false;
     Failure last = Failure::no_target;
     auto started = server::Clock::now();
-    std::string head;
     // The table of the config this request started with: its indexes stay valid across a reload.
     const std::shared_ptr<PoolTable> pools = c.worker.pools.table();
     int stale_target = -1;  // retried at once on a new connection, outside the rotation
@@ -214,6 +215,7 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
             }
         }
         server::Guard ug(c.worker.watchdog, conn->socket);
+        std::string& head = conn->request_head;
         head.clear();
         build_request_head(head, c.request, ForwardContext{c.peer, c.secure ? "https" : "http", r.target, c.http2});
         ug.arm(g.timeouts.idle);
@@ -221,7 +223,7 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
         Failure f = ec ? io_failure(ug) : Failure::none;
         const bool body_started = body && !ec;
         if (f == Failure::none && body) f = co_await send_body(c, *conn, ug, *body, g);
-        http::Response res;
+        http::Response& res = conn->response;
         std::size_t head_len = 0;
         if (f == Failure::none) f = co_await read_response_head(c, *conn, ug, g, res, head_len);
         if (f == Failure::client_gone || f == Failure::request_body) {

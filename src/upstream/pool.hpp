@@ -5,10 +5,12 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
 #include "http/buffer.hpp"
+#include "http/message.hpp"
 #include "tls/channel.hpp"
 #include "server/watchdog.hpp"
 
@@ -23,6 +25,10 @@ struct Connection {
     std::unique_ptr<tls::TlsStream> tls;  // an https:// target
     tls::Channel channel() { return {&socket, tls.get()}; }
     http::InputBuffer in;  // response heads are views into it
+    // The request head last sent on it and the parsed head of its answer, kept
+    // with the connection so that their buffers serve the next request too.
+    std::string request_head;
+    http::Response response;
     Clock::time_point idle_since{};
     std::uint64_t requests = 0;  // served on this connection; >0 means reused
 };

@@ -153,6 +153,10 @@ TEST(ValuesAddress, ParsesHostsAndPorts) {
     EXPECT_EQ(parse_address("localhost:1").value, (Address{"localhost", 1}));
     EXPECT_EQ(parse_address("[::1]:8080").value, (Address{"::1", 8080}));
     EXPECT_EQ(parse_address("[::]:65535").value, (Address{"::", 65535}));
+    for (std::string text : {"127.0.0.1:8080", "app2.internal:9000", "localhost:1", "[::1]:8080",
+                             "[::]:65535", "a-rather-long-host-name.example.internal:443"}) {
+        EXPECT_EQ(parse_address(text).value->text(), text);
+    }
     EXPECT_EQ(parse_address("[::1]:8080").value->text(), "[::1]:8080");
     EXPECT_EQ(parse_address("app:80").value->text(), "app:80");
 }
