@@ -127,10 +127,20 @@ def plain_listen_ports(config_text):
     return [int(str(a).rsplit(":", 1)[1]) for a in listen or [] if ":" in str(a)]
 
 
+_ports_given = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on, and never one this test run handed out before: bind()
+    to port 0 may give a port back as soon as it is closed, so two picked one after the
+    other (a gateway's listener and its admin API) could be the same port."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def wait_for_port(port, proc=None, timeout=10.0):
