@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# bench/instructions.sh - user-space instructions per request of intermission
+# builds, counted by valgrind's callgrind: a figure that does not move with the
+# machine's load, for changes too small for wrk to see on a noisy 2-core box.
+#
+# Each build serves the scenario (bench/conf/*.in, as run.sh and ab.sh) under
+# callgrind; a warm-up of WARMUP requests, then the counters are zeroed, REQUESTS
+# requests are sent with h2load over TLS (HTTP/2 with 10 streams a connection, or
+# HTTP/1.1), the counters are dumped and divided by REQUESTS. Instructions in
+# OpenSSL, nghttp2 and the allocator count too; the kernel's do not. The load
+# is light under callgrind (threads run one at a time), so batching differs
+# from a saturated run: compare builds with each other, not with wrk's figures.
+#
+# Usage:  bench/instructions.sh OLD_BINARY NEW_BINARY [...]
+#         SCENARIO=proxy PROTOCOL=h2 REQUESTS=20000 WARMUP=5000 bench/instructions.sh old new
+# SCENARIO page|proxy (proxy), PROTOCOL h2|http1.1 (h2), CONNS (64).
+# Each BINARY may be NAME=PATH. Prints "NAME instructions/request N" per build.
+
+set -u -o pipefail
+
+BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=bench/lib.sh
+. "$BENCH/lib.sh"
+
+[ $# -ge 1 ] || { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+SCENARIO="${SCENARIO:-proxy}"
+PROTOCOL="${PROTOCOL:-h2}"
+REQUESTS="${REQUESTS:-20000}"
+WARMUP="${WARMUP:-5000}"
+CONNS="${CONNS:-64}"
+WORKERS="${WORKERS:-2}"
+OUT="${OUT:-$BENCH/results/instructions-$(date -u +%Y%m%dT%H%M%SZ)}"
+case "$SCENARIO" in page | proxy) ;; *) die "SCENARIO is page or proxy, not $SCENARIO" ;; esac
+case "$PROTOCOL" in h2) STREAMS=10 ALPN=h2 ;; http1.1) STREAMS=1 ALPN=http/1.1 ;;
+    *) die "PROTOCOL is h2 or http1.1, not $PROTOCOL" ;; esac
+for tool in valgrind callgrind_control h2load curl ss openssl; do
+    command -v "$tool" >/dev/null || die "$tool is needed (valgrind and nghttp2-client are Debian packages)"
+done
+[ "$SCENARIO" = proxy ] && { command -v nginx >/dev/null || die "the proxy scenario's backend is nginx"; }
+
+TLS=1
+RUN="$OUT/run"
+PAGES="$RUN/pages"
+TLS_DIR="$RUN/tls"
+mkdir -p "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$RUN/bin" "$PAGES"
+cp "$BENCH/maintenance.html" "$PAGES/"
+PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
+PORT=$(pick_port) || die "no free port"
+BACKEND_PORT=$(pick_port "$PORT") || die "no free port"
+HTTP_PORT=$(pick_port "$PORT" "$BACKEND_PORT") || die "no free port"
+make_cert "$TLS_DIR" || die "openssl could not make the certificate (see $TLS_DIR/openssl.log)"
+render_confs
+URL="https://127.0.0.1:$PORT/"
+
+SERVER_PID="" BACKEND_PID=""
+cleanup() { stop_pid "$SERVER_PID"; stop_pid "$BACKEND_PID"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+[ "$SCENARIO" = proxy ] && start_backend
+
+load() { h2load -t1 -c"$CONNS" -m"$STREAMS" -n"$1" --npn-list "$ALPN" "$URL"; }
+
+for arg in "$@"; do
+    name="${arg%%=*}" path="${arg#*=}"
+    [ "$name" = "$arg" ] && name=$(basename "$path")
+    [ -x "$path" ] || die "$path is not an executable"
+    cp "$path" "$RUN/bin/$name" || die "cannot copy $path"
+    prefix="$OUT/callgrind-$name"
+    valgrind --tool=callgrind --callgrind-out-file="$prefix.%p" "$RUN/bin/$name" serve \
+        --config "$(conf_of intermission "$SCENARIO")" >"$RUN/logs/$name.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 1 300); do curl -sk -o /dev/null --max-time 2 "$URL" && break; sleep 0.2; done
+    load "$WARMUP" >"$OUT/$name-warmup.txt" 2>&1
+    callgrind_control --zero "$SERVER_PID" >/dev/null 2>&1
+    load "$REQUESTS" >"$OUT/$name.txt" 2>&1
+    callgrind_control --dump "$SERVER_PID" >/dev/null 2>&1
+    stop_pid "$SERVER_PID"
+    SERVER_PID=""
+    done_requests=$(awk '/^requests: /{ print $8 }' "$OUT/$name.txt")
+    [ "$done_requests" = "$REQUESTS" ] || die "$name: $done_requests of $REQUESTS requests succeeded (see $OUT/$name.txt)"
+    total=$(cat "$prefix".*.1 2>/dev/null | awk '/^totals:/ { s += $2 } END { print s + 0 }')
+    [ "$total" -gt 0 ] || die "$name: no callgrind dump in $OUT"
+    printf '%-14s instructions/request %d  (%s, %s, %d requests)\n' "$name" $((total / REQUESTS)) \
+        "$SCENARIO" "$PROTOCOL" "$REQUESTS"
+done
