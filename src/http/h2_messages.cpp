@@ -10,10 +10,20 @@ namespace {
 
 // Connection-specific fields have no meaning in HTTP/2 and must not be sent
 // (RFC 9113 §8.2.2); the HTTP/1.1 framing they describe is replaced by frames.
+// Checked for every field of every answer: the length picks the names worth comparing.
 bool connection_specific(std::string_view name) {
-    return iequals(name, "connection") || iequals(name, "keep-alive") ||
-           iequals(name, "proxy-connection") || iequals(name, "transfer-encoding") ||
-           iequals(name, "upgrade");
+    switch (name.size()) {
+        case 7:
+            return iequals(name, "upgrade");
+        case 10:
+            return iequals(name, "connection") || iequals(name, "keep-alive");
+        case 16:
+            return iequals(name, "proxy-connection");
+        case 17:
+            return iequals(name, "transfer-encoding");
+        default:
+            return false;
+    }
 }
 
 // Into room the caller reserved (the fields point into `out`): no reallocation, and a loop
@@ -47,13 +57,11 @@ void add_fields(std::string_view lines, std::vector<ResponseTranslator::Field>& 
 
 void add_fields(std::span<const Header> headers, std::vector<ResponseTranslator::Field>& fields,
                 std::string& names) {
-    std::size_t at = names.size();
-    for (const auto& f : headers)
-        if (!connection_specific(f.name)) append_lowercase(names, f.name);
     for (const auto& f : headers) {
         if (connection_specific(f.name)) continue;
-        fields.push_back({std::string_view(names).substr(at, f.name.size()), f.value});
-        at += f.name.size();
+        std::size_t at = names.size();
+        append_lowercase(names, f.name);
+        fields.push_back({std::string_view(names).substr(at), f.value});
     }
 }
 

@@ -184,10 +184,21 @@ struct Framing {
     }
 };
 
+// Every field of every head passes here: the length picks the name worth comparing.
 void observe_field(Framing& f, const Header& h) {
-    if (iequals(h.name, "content-length")) f.content_length_field(h.value);
-    else if (iequals(h.name, "transfer-encoding")) f.transfer_encoding_field(h.value);
-    else if (iequals(h.name, "connection")) f.connection_field(h.value);
+    switch (h.name.size()) {
+        case 10:
+            if (iequals(h.name, "connection")) f.connection_field(h.value);
+            break;
+        case 14:
+            if (iequals(h.name, "content-length")) f.content_length_field(h.value);
+            break;
+        case 17:
+            if (iequals(h.name, "transfer-encoding")) f.transfer_encoding_field(h.value);
+            break;
+        default:
+            break;
+    }
 }
 
 bool is_reg_name_char(unsigned char c) {

@@ -27,15 +27,55 @@ void append_field(std::string& out, std::string_view name, std::string_view valu
     out.append(name).append(": ").append(value).append("\r\n");
 }
 
-// Fields we always set ourselves, whatever the peer sent.
+// Fields we always set ourselves, whatever the peer sent. These checks run for
+// every field of every forwarded request and answer: the length picks the one
+// or two names worth comparing.
 bool replaced_on_request(std::string_view name) {
-    return iequals(name, "content-length") || iequals(name, "x-forwarded-proto") ||
-           iequals(name, "x-forwarded-host") || iequals(name, "expect") ||
-           iequals(name, "x-forwarded-for") || iequals(name, "via");
+    switch (name.size()) {
+        case 3:
+            return iequals(name, "via");
+        case 6:
+            return iequals(name, "expect");
+        case 14:
+            return iequals(name, "content-length");
+        case 15:
+            return iequals(name, "x-forwarded-for");
+        case 16:
+            return iequals(name, "x-forwarded-host");
+        case 17:
+            return iequals(name, "x-forwarded-proto");
+        default:
+            return false;
+    }
 }
 
 bool replaced_on_response(std::string_view name) {
-    return iequals(name, "content-length") || iequals(name, "via");
+    switch (name.size()) {
+        case 3:
+            return iequals(name, "via");
+        case 14:
+            return iequals(name, "content-length");
+        default:
+            return false;
+    }
+}
+
+// Hop-by-hop by definition (RFC 9110 §7.6.1), whatever Connection lists.
+bool hop_by_hop_name(std::string_view name) {
+    switch (name.size()) {
+        case 2:
+            return iequals(name, "te");
+        case 7:
+            return iequals(name, "trailer") || iequals(name, "upgrade");
+        case 10:
+            return iequals(name, "connection") || iequals(name, "keep-alive");
+        case 16:
+            return iequals(name, "proxy-connection");
+        case 17:
+            return iequals(name, "transfer-encoding");
+        default:
+            return false;
+    }
 }
 
 // Every value of a (list-valued) field joined, then ours.
@@ -58,12 +98,9 @@ std::string_view via_of(const http::Response& res) { return res.minor_version ==
 }  // namespace
 
 bool is_hop_by_hop(std::string_view name, std::string_view connection_value) {
-    static constexpr std::string_view kHopByHop[] = {
-        "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
-        "upgrade"};
-    for (auto h : kHopByHop)
-        if (iequals(name, h)) return true;
-    return !connection_value.empty() && connection_names(connection_value, name);
+    if (hop_by_hop_name(name)) return true;
+    // A name longer than the whole Connection value cannot be one of its items.
+    return name.size() <= connection_value.size() && connection_names(connection_value, name);
 }
 
 void build_request_head(std::string& out, const http::Request& req, const ForwardContext& ctx) {

@@ -76,6 +76,33 @@ TEST(UpstreamHeaders, RequestIsReframedAndAnnotated) {
               "Transfer-Encoding: chunked\r\n\r\n");
 }
 
+TEST(UpstreamHeaders, FieldsWeSetOurselvesAreNeverPassedOn) {
+    auto req = parse(
+        "PUT /u HTTP/1.1\r\nHost: a\r\nEXPECT: 100-continue\r\ncontent-length: 2\r\n"
+        "x-forwarded-host: evil\r\nX-FORWARDED-PROTO: https\r\nvia: 1.1 x\r\nExpects: "
+        "kept\r\n\r\n");
+    std::string out;
+    upstream::build_request_head(out, req, {"192.0.2.7", "http", ""});
+    EXPECT_EQ(out,
+              "PUT /u HTTP/1.1\r\nHost: a\r\nExpects: kept\r\nX-Forwarded-For: 192.0.2.7\r\n"
+              "X-Forwarded-Proto: http\r\nX-Forwarded-Host: a\r\nVia: 1.1 x, 1.1 intermission\r\n"
+              "Content-Length: 2\r\n\r\n");
+
+    http::Response res;
+    ASSERT_TRUE(http::parse_response(
+        "HTTP/1.1 200 OK\r\nVIA: 1.1 app\r\nContent-Length: 0\r\nVia-Other: kept\r\n"
+        "Date: Mon, 01 Jan 2024 00:00:00 GMT\r\n\r\n",
+        {}, res));
+    std::vector<http::Header> fields;
+    std::string storage;
+    upstream::response_fields(res, true, "Tue, 02 Jan 2024 00:00:00 GMT", fields, storage);
+    std::string seen;
+    for (const auto& f : fields) seen.append(f.name).append("=").append(f.value).append(";");
+    EXPECT_EQ(seen,
+              "Via-Other=kept;Date=Mon, 01 Jan 2024 00:00:00 GMT;via=1.1 app, 1.1 intermission;"
+              "content-length=0;");
+}
+
 TEST(UpstreamHeaders, Http10WithoutHostGetsTargetAddress) {
     auto req = parse("GET /abs HTTP/1.0\r\nContent-Length: 3\r\n\r\n");
     std::string out;
@@ -122,4 +149,15 @@ TEST(UpstreamHeaders, HopByHop) {
     EXPECT_TRUE(upstream::is_hop_by_hop("x-foo", "close, X-Foo"));
     EXPECT_FALSE(upstream::is_hop_by_hop("x-foo", "close"));
     EXPECT_FALSE(upstream::is_hop_by_hop("Content-Type", ""));
+    for (const char* name : {"Connection", "keep-alive", "Proxy-Connection", "TE", "Trailer",
+                             "transfer-encoding", "UPGRADE"})
+        EXPECT_TRUE(upstream::is_hop_by_hop(name, "")) << name;
+    // Same lengths as hop-by-hop names, other names.
+    for (const char* name : {"tx", "Trailes", "upgrades", "Connectio", "keep_alive",
+                             "proxy-connectiom", "transfer-encodinG2", "X-Trailer"})
+        EXPECT_FALSE(upstream::is_hop_by_hop(name, "")) << name;
+    // Connection items: trimmed, any case, only whole items.
+    EXPECT_TRUE(upstream::is_hop_by_hop("X-Secret", "keep-alive,\t x-secret "));
+    EXPECT_FALSE(upstream::is_hop_by_hop("X-Secret-Longer", "x-secret"));
+    EXPECT_FALSE(upstream::is_hop_by_hop("X-Sec", "x-secret"));
 }
