@@ -971,6 +971,17 @@ STREAM_ERRORS = [
     ("unknown pseudo-header", lambda f: f[:1] + [(":foo", "bar")] + f[1:]),
     ("pseudo-header after a regular one", lambda f: [("x-a", "1")] + f),
     ("pseudo-header twice", lambda f: f + [(":path", "/again")]),
+    # The pipeline takes a stream's head as HTTP/1.1 lines: nothing may break a line.
+    ("LF in a value", lambda f: f + [("x-a", "1\nGET /again HTTP/1.1")]),
+    ("CR LF CR LF in a value", lambda f: f + [("x-a", "1\r\n\r\nGET /again HTTP/1.1\r\n\r\n")]),
+    ("CR in a value", lambda f: f + [("x-a", "1\r2")]),
+    ("NUL in a value", lambda f: f + [("x-a", "1\x002")]),
+    ("LF in a name", lambda f: f + [("x-a\nx-b", "1")]),
+    ("space in :path", lambda f: [(n, "/malformed HTTP/1.1") if n == ":path" else (n, v) for n, v in f]),
+    ("LF in :path", lambda f: [(n, "/malformed\nx-a: 1") if n == ":path" else (n, v) for n, v in f]),
+    ("LF in :method", lambda f: [(n, "GET\nx") if n == ":method" else (n, v) for n, v in f]),
+    ("LF in :authority", lambda f: [(n, "www.example.com\nx-a: 1") if n == ":authority" else (n, v)
+                                    for n, v in f]),
 ]
 
 
