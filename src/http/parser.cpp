@@ -102,7 +102,8 @@ int parse_version(std::string_view v) {
 }
 
 // Splits the head into lines (without CRLF) and calls f(line); stops at the
-// blank line. The head has already been checked for bare CR/LF by find_head_end.
+// blank line. Bare CR/LF were refused before: by find_head_end in an HTTP/1.1
+// head, by nghttp2 in the fields of an HTTP/2 stream (see start_stream).
 template <typename F>
 bool for_each_line(std::string_view head, F&& f) {
     while (!head.empty()) {
