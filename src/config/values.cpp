@@ -197,7 +197,8 @@ std::string Address::text() const {
     char port_text[8];
     auto end = std::to_chars(port_text, port_text + sizeof port_text, port).ptr;
     std::string out;
-    out.reserve(host.size() + 3 + static_cast<std::size_t>(end - port_text));
+    // Exactly: a short text ("10.0.0.7:8080") then fits in the string itself, no allocation.
+    out.reserve(host.size() + (v6 ? 2 : 0) + 1 + static_cast<std::size_t>(end - port_text));
     if (v6) out += '[';
     out += host;
     if (v6) out += ']';

@@ -24,7 +24,8 @@ namespace h2 {
 namespace {
 
 constexpr std::size_t kSendBatch = 64 * 1024;  // frames gathered into one socket write
-constexpr std::size_t kIdleStreams = 8;          // closed streams a connection keeps for reuse
+constexpr std::size_t kIdleStreams =
+    16;  // closed streams a connection keeps for reuse: a burst, as kIdleClients
 // Clients of streams that are done (about 9 KiB each): enough for a burst of
 // streams, such as a page's assets, without an allocation per stream.
 constexpr std::size_t kIdleClients = 16;

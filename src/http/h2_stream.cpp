@@ -192,7 +192,7 @@ bool Stream::take(std::string_view bytes) {
     return true;
 }
 
-asio::awaitable<tls::IoResult> Stream::write(std::span<const asio::const_buffer> buffers) {
+asio::awaitable<tls::IoResult> Stream::write(tls::Pieces buffers) {
     if (closed_) co_return tls::IoResult{asio::error::broken_pipe, 0};
     std::size_t total = 0;
     for (const auto& b : buffers) {

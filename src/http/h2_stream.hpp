@@ -59,7 +59,7 @@ public:
 
     // What the request pipeline sees.
     boost::asio::awaitable<tls::IoResult> read_some(boost::asio::mutable_buffer buffer) override;
-    boost::asio::awaitable<tls::IoResult> write(std::span<const boost::asio::const_buffer> buffers) override;
+    boost::asio::awaitable<tls::IoResult> write(tls::Pieces buffers) override;
     // Takes answer bytes for nghttp2 without waiting (write() waits while too much is
     // queued). False when they are not a valid answer: the stream is reset.
     bool deliver(std::string_view bytes);

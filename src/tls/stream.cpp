@@ -234,7 +234,7 @@ asio::awaitable<boost::system::error_code> TlsStream::send_gathered() {
     co_return boost::system::error_code{};
 }
 
-asio::awaitable<IoResult> TlsStream::write(std::span<const asio::const_buffer> buffers) {
+asio::awaitable<IoResult> TlsStream::write(Pieces buffers) {
     std::size_t total = 0;
     std::size_t i = 0, offset = 0;  // the next byte: buffers[i], at offset
     auto rest = [&] { return buffers[i].size() - offset; };

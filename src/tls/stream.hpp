@@ -10,18 +10,47 @@
 
 #include <openssl/ssl.h>
 
+#include <array>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <memory>
-#include <span>
 #include <string>
 #include <tuple>
+#include <type_traits>
 
 namespace im::tls {
 
 using IoResult = std::tuple<boost::system::error_code, std::size_t>;
+// The buffers of one write, by value: the coroutine that writes them keeps
+// its own list, so a caller may hand the write on without a frame of its own
+// to keep the list in (the bytes must live until the write ends, as ever).
+// A buffer or a std::array of a few: our writes are a head, a body and chunk
+// framing; a longer list does not compile.
+class Pieces {
+  public:
+    static constexpr std::size_t kMost = 8;
+
+    template <class Buffers>
+    explicit Pieces(const Buffers& buffers) {
+        if constexpr (std::is_convertible_v<Buffers, boost::asio::const_buffer>) {
+            items_[count_++] = boost::asio::const_buffer(buffers);
+        } else {
+            static_assert(std::tuple_size<Buffers>::value <= kMost,
+                          "more pieces than one write takes");
+            for (const auto& b : buffers) items_[count_++] = boost::asio::const_buffer(b);
+        }
+    }
+    const boost::asio::const_buffer* begin() const { return items_.data(); }
+    const boost::asio::const_buffer* end() const { return items_.data() + count_; }
+    std::size_t size() const { return count_; }
+    const boost::asio::const_buffer& operator[](std::size_t i) const { return items_[i]; }
+
+  private:
+    std::array<boost::asio::const_buffer, kMost> items_;
+    std::size_t count_ = 0;
+};
 
 class TlsStream {
 public:
@@ -43,9 +72,9 @@ public:
     boost::asio::awaitable<IoResult> write(boost::asio::const_buffer buffer);
     // All of `buffers`, pieces smaller than a record gathered into one (a head and the
     // start of its body: one record and one socket write, not two).
-    boost::asio::awaitable<IoResult> write(std::span<const boost::asio::const_buffer> buffers);
+    boost::asio::awaitable<IoResult> write(Pieces buffers);
 
-private:
+  private:
     friend struct InputBio;
     friend struct OutputBio;
     enum class Step { done, again, failed };
