@@ -232,18 +232,25 @@ asio::awaitable<ForwardResult> forward(http::Client& c, const core::Snapshot& sn
             if (f == Failure::request_body) r.status = body->error_status();
             co_return r;
         }
+        // A kept-alive connection the target had closed, or had ended with a 408 of its own
+        // (some servers announce their keep-alive timeout so before they close; browsers
+        // too take that 408 for a closed connection): what came answers no request of ours,
+        // and it is not the target's fault. The same target answers on a new connection,
+        // so the rotation stays even.
+        if (reused && !body_started && !stale_retry_used &&
+            (f == Failure::reset || (f == Failure::none && res.status == 408))) {
+            boost::system::error_code ignored;
+            conn->socket.close(ignored);
+            last = Failure::reset;
+            stale_retry_used = true;
+            pool->close_all();
+            stale_target = t;
+            continue;
+        }
         if (f != Failure::none) {
             boost::system::error_code ignored;
             conn->socket.close(ignored);
             last = f;
-            if (f == Failure::reset && reused && !body_started && !stale_retry_used) {
-                // A kept-alive connection the target had closed: not the target's fault.
-                // The same target answers on a new connection, so the rotation stays even.
-                stale_retry_used = true;
-                pool->close_all();
-                stale_target = t;
-                continue;
-            }
             // Only a reset on a new connection is the target's fault for sure; one on a
             // kept-alive connection may be a race with its keep-alive timeout.
             if (f == Failure::reset && !reused)

@@ -18,6 +18,8 @@
   /stall-body/N       promises N bytes, sends half, then stalls for a minute
   /drip/N/MS          N chunks of "drip\n", chunked, one every MS milliseconds
   /reset              resets the connection (RST) without answering
+  /then-408/MS        200 "hello from NAME", then MS milliseconds later, whatever came meanwhile,
+                      "408 Request Timeout" and close (how some servers end an idle keep-alive)
   /raw/NAME           a canned, possibly malformed response from RAW below, then close
   /stats              JSON counters: connections and requests seen (not counting /stats and
                       /admin requests), and the last requests (method, target, headers, body)
@@ -316,6 +318,16 @@ async def handle(reader, writer, name):
                 writer.close()
                 return
             elif parts[0] == "close-early":
+                writer.close()
+                return
+            elif parts[0] == "then-408":
+                writer.write(response(200, f"hello from {name}".encode(),
+                                      [("Content-Type", "text/plain")]))
+                await writer.drain()
+                await asyncio.sleep(int(parts[1]) / 1000)
+                writer.write(b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n"
+                             b"Content-Length: 0\r\n\r\n")
+                await writer.drain()
                 writer.close()
                 return
             else:

@@ -384,6 +384,33 @@ def test_stale_pooled_connection_is_retried_on_the_same_target(backend_factory, 
     assert "down" not in gw.log_text().lower()
 
 
+def test_a_408_the_target_sent_on_an_idle_pooled_connection_is_not_taken_as_the_answer(
+        backend_factory, gateway_factory):
+    """Some servers end an idle keep-alive connection with an unasked-for 408 before they close
+    it. The next GET on that pooled connection (sent without checking it first: a GET can be
+    retried) reads that 408; it answers no request of ours, so the GET goes to the same target
+    on a new connection, and the target is not marked down."""
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    with requests.Session() as s:
+        for i in range(3):
+            r = s.get(gw.url + "/then-408/100", timeout=5)
+            assert (r.status_code, r.text) == (200, "hello from app"), (i, r.status_code)
+            time.sleep(0.4)  # the 408 and the close are on the pooled connection now
+        r = s.get(gw.url + "/after", timeout=5)
+        assert (r.status_code, r.text) == (200, "hello from app"), r.status_code
+    assert "down" not in gw.log_text().lower()
+
+
+def test_a_408_in_answer_to_a_request_on_a_new_connection_is_relayed(backend_factory,
+                                                                      gateway_factory):
+    """Only on a reused connection is a 408 taken for the target's keep-alive timeout: on a
+    new connection it is the target's answer, and the client gets it."""
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    r = requests.get(gw.url + "/status/408", timeout=5)
+    assert r.status_code == 408 and r.text == "status 408 from app", (r.status_code, r.text)
+    assert app.stats()["requests"] == 1
+
+
 def test_pool_idle_timeout_closes_idle_upstream_connections(backend_factory, gateway_factory):
     app = backend_factory("app")
     port = free_port()
