@@ -29,6 +29,7 @@ struct Connection {
     // with the connection so that their buffers serve the next request too.
     std::string request_head;
     http::Response response;
+    std::string response_head;  // the answer's head as relayed to an HTTP/1.1 client
     Clock::time_point idle_since{};
     std::uint64_t requests = 0;  // served on this connection; >0 means reused
 };

@@ -20,6 +20,11 @@ using namespace asio::experimental::awaitable_operators;
 namespace {
 
 constexpr auto nothrow = asio::as_tuple(asio::use_awaitable);
+// A body up to this size is sent from the head's buffer (copied): about what the
+// kernel's own work for a gathered write of two pieces costs.
+constexpr std::size_t kJoinedBody = 4096;
+// Beyond this the head's buffer is not kept for the connection's next answer.
+constexpr std::size_t kKeptHead = 16 * 1024;
 
 struct Relay {
     http::Client& c;
@@ -65,8 +70,15 @@ struct Relay {
     asio::awaitable<bool> length_body(std::string& head, std::uint64_t remaining) {
         auto first = conn.in.view().substr(0, static_cast<std::size_t>(
                                                     std::min<std::uint64_t>(remaining, conn.in.size())));
-        std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(first)};
-        if (!co_await to_client(parts)) co_return false;
+        if (!head.empty() && first.size() <= kJoinedBody) {
+            // A small body goes in the head's buffer: one plain send, not a gathered sendmsg
+            // (or, over TLS, not a second copy into one record).
+            head.append(first);
+            if (!co_await to_client(asio::buffer(head))) co_return false;
+        } else {
+            std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(first)};
+            if (!co_await to_client(parts)) co_return false;
+        }
         remaining -= first.size();
         r.body_bytes += first.size();
         bool extra = conn.in.size() > first.size();
@@ -185,7 +197,9 @@ asio::awaitable<bool> relay_response(http::Client& c, Connection& conn, server::
     r.status = res.status;
     const bool target_keep_alive = res.keep_alive;
     const auto content_length = res.content_length.value_or(0);
-    std::string head;
+    std::string& head = conn.response_head;  // its buffer serves the connection's next answers too
+    head.clear();
+    if (head.capacity() > kKeptHead) head.shrink_to_fit();
     // An HTTP/2 stream takes the head as fields, and the body bare.
     http::ReplySink* fields_sink = upgrade ? nullptr : c.sink;
     if (fields_sink) {
@@ -195,7 +209,8 @@ asio::awaitable<bool> relay_response(http::Client& c, Connection& conn, server::
         bool has_body = kind != http::BodyFraming::none && !(kind == http::BodyFraming::length && content_length == 0);
         fields_sink->relay_head(res.status, fields, c.stamp(), has_body);
     } else {
-        head.reserve(head_len + 128);
+        head.reserve(head_len + 128 +
+                     std::min<std::size_t>(conn.in.size() - head_len, kJoinedBody));
         build_response_head(head, res, framing, c.stamp(), upgrade);
     }
     conn.in.consume(head_len);  // `res` views die here

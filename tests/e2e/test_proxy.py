@@ -556,6 +556,18 @@ def test_unusual_but_valid_requests_are_accepted(backend_factory, gateway_factor
     assert header_values(seen, "x-spaces") == ["padded"]
 
 
+def test_bodies_around_the_size_sent_with_their_head_arrive_whole(backend_factory, gateway_factory):
+    """Small bodies go out in one buffer with their head, larger ones as a second piece: every
+    size on either side of that line arrives whole, in order, on one kept-alive connection."""
+    app, gw = start(backend_factory, gateway_factory, workers=1)
+    sizes = [0, 1, 4095, 4096, 4097, 70_000, 3, 4096]
+    with requests.Session() as s:
+        got = [s.get(gw.url + f"/bytes/{n}", timeout=5) for n in sizes]
+    assert [(r.status_code, len(r.content)) for r in got] == [(200, n) for n in sizes]
+    assert all(set(r.content) <= {ord("x")} for r in got)
+    assert app.stats()["connections"] == 1
+
+
 @pytest.mark.http1_only("pipelining")
 def test_many_pipelined_large_responses(backend_factory, gateway_factory):
     app, gw = start(backend_factory, gateway_factory)
