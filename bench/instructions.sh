@@ -13,8 +13,11 @@
 #
 # Usage:  bench/instructions.sh OLD_BINARY NEW_BINARY [...]
 #         SCENARIO=proxy PROTOCOL=h2 REQUESTS=20000 WARMUP=5000 bench/instructions.sh old new
+#         bench/instructions.sh build/release/intermission nginx haproxy   (against the peers)
 # SCENARIO page|proxy (proxy), PROTOCOL h2|http1.1 (h2), CONNS (64).
-# Each BINARY may be NAME=PATH. Prints "NAME instructions/request N" per build.
+# Each BINARY may be NAME=PATH. The words nginx and haproxy stand for the peers
+# with run.sh's configs (nginx as one process: master_process off). Prints
+# "NAME instructions/request N" per server.
 
 set -u -o pipefail
 
@@ -22,7 +25,7 @@ BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
 
-[ $# -ge 1 ] || { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 SCENARIO="${SCENARIO:-proxy}"
 PROTOCOL="${PROTOCOL:-h2}"
 REQUESTS="${REQUESTS:-20000}"
@@ -37,6 +40,9 @@ for tool in valgrind callgrind_control h2load curl ss openssl; do
     command -v "$tool" >/dev/null || die "$tool is needed (valgrind and nghttp2-client are Debian packages)"
 done
 [ "$SCENARIO" = proxy ] && { command -v nginx >/dev/null || die "the proxy scenario's backend is nginx"; }
+for peer in nginx haproxy; do
+    case " $* " in *" $peer "*) command -v "$peer" >/dev/null || die "$peer is not installed" ;; esac
+done
 
 TLS=1
 RUN="$OUT/run"
@@ -63,11 +69,25 @@ load() { h2load -t1 -c"$CONNS" -m"$STREAMS" -n"$1" --npn-list "$ALPN" "$URL"; }
 for arg in "$@"; do
     name="${arg%%=*}" path="${arg#*=}"
     [ "$name" = "$arg" ] && name=$(basename "$path")
-    [ -x "$path" ] || die "$path is not an executable"
-    cp "$path" "$RUN/bin/$name" || die "cannot copy $path"
     prefix="$OUT/callgrind-$name"
-    valgrind --tool=callgrind --callgrind-out-file="$prefix.%p" "$RUN/bin/$name" serve \
-        --config "$(conf_of intermission "$SCENARIO")" >"$RUN/logs/$name.log" 2>&1 &
+    rm -f "$prefix".*  # a reused OUT: only this run's dumps may be summed
+    callgrind=(valgrind --tool=callgrind --callgrind-out-file="$prefix.%p")
+    case "$arg" in
+    nginx)
+        # One process (master_process off) needs one listening socket: with the two
+        # workers' reuseport sockets, half the connections would wait on the other one.
+        conf="$RUN/conf/nginx-$SCENARIO-one.conf"
+        WORKERS=1 render "$BENCH/conf/nginx-$SCENARIO.conf.in" "$conf"
+        "${callgrind[@]}" nginx -p "$RUN/" -e "$RUN/logs/nginx.err" -c "$conf" \
+            -g 'daemon off; master_process off;' >"$RUN/logs/$name.log" 2>&1 & ;;
+    haproxy)
+        "${callgrind[@]}" haproxy -db -f "$(conf_of haproxy "$SCENARIO")" >"$RUN/logs/$name.log" 2>&1 & ;;
+    *)
+        [ -x "$path" ] || die "$path is not an executable"
+        cp "$path" "$RUN/bin/$name" || die "cannot copy $path"
+        "${callgrind[@]}" "$RUN/bin/$name" serve --config "$(conf_of intermission "$SCENARIO")" \
+            >"$RUN/logs/$name.log" 2>&1 & ;;
+    esac
     SERVER_PID=$!
     for _ in $(seq 1 300); do curl -sk -o /dev/null --max-time 2 "$URL" && break; sleep 0.2; done
     load "$WARMUP" >"$OUT/$name-warmup.txt" 2>&1

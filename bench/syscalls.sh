@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/syscalls.sh - system calls and CPU per request of intermission, nginx
-# and HAProxy, the same scenarios as run.sh (plain HTTP): where each server's
+# and HAProxy, the same scenarios as run.sh (plain HTTP, or HTTPS with TLS=1): where each server's
 # CPU time goes, its own code (user) or the kernel's (system), and how many
 # system calls it makes a request. It answers whether a server can spend less
 # kernel time than the others: not with the same calls for the same traffic.
@@ -12,6 +12,7 @@
 #
 # Usage:  bench/syscalls.sh
 #         SCENARIOS="page proxy" SERVERS="intermission nginx haproxy" CONNS=64 DURATION=5 bench/syscalls.sh
+#         TLS=1 bench/syscalls.sh     (HTTPS, HTTP/1.1: wrk over TLS, as run.sh's TLS runs)
 # Prints one line per server and scenario: requests/s, syscalls/request (and
 # the calls above 0.05 a request), user and system CPU µs/request.
 # shellcheck disable=SC2034,SC2086
@@ -29,10 +30,12 @@ SERVERS="${SERVERS:-intermission nginx haproxy}"
 CONNS="${CONNS:-64}"
 DURATION="${DURATION:-5}"
 WORKERS="${WORKERS:-2}"
+TLS="${TLS:-0}"
+case "$TLS" in 0 | 1) ;; *) die "TLS is 0 or 1, not $TLS" ;; esac
 INTERMISSION_BIN="${INTERMISSION_BIN:-$ROOT/build/release/intermission}"
 OUT="${OUT:-$BENCH/results/syscalls-$(date -u +%Y%m%dT%H%M%SZ)}"
 CLK_TCK=$(getconf CLK_TCK)
-for tool in wrk perf curl ss nginx haproxy; do command -v "$tool" >/dev/null || die "$tool is needed"; done
+for tool in wrk perf curl ss nginx haproxy $([ "${TLS:-0}" = 1 ] && echo openssl); do command -v "$tool" >/dev/null || die "$tool is needed"; done
 [ -x "$INTERMISSION_BIN" ] || die "no intermission binary at $INTERMISSION_BIN (build first, or set INTERMISSION_BIN)"
 perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null ||
     die "perf cannot count syscall tracepoints here (run as root, or lower kernel.perf_event_paranoid)"
@@ -44,8 +47,13 @@ cp "$BENCH/maintenance.html" "$PAGES/"
 PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
 PORT=$(pick_port) || die "no free port"
 BACKEND_PORT=$(pick_port "$PORT") || die "no free port"
-HTTP_PORT=$PORT
-URL="http://127.0.0.1:$PORT/"
+SCHEME=http HTTP_PORT=$PORT
+if [ "$TLS" = 1 ]; then
+    SCHEME=https TLS_DIR="$RUN/tls"
+    HTTP_PORT=$(pick_port "$PORT" "$BACKEND_PORT") || die "no free port"
+    make_cert "$TLS_DIR" || die "openssl could not make the certificate (see $TLS_DIR/openssl.log)"
+fi
+URL="$SCHEME://127.0.0.1:$PORT/"
 render_confs
 
 SERVER_PID="" BACKEND_PID=""
@@ -64,7 +72,7 @@ printf '%-9s %-12s %9s %10s %9s %9s  %s\n' scenario server "req/s" "calls/req" "
 for scenario in $SCENARIOS; do
     for server in $SERVERS; do
         start_server "$server" "$scenario"
-        wait_up "$SERVER_PID" "$PORT" || die "$server did not start (see $RUN/logs)"
+        wait_up "$SERVER_PID" "$PORT" "$SCHEME" || die "$server did not start (see $RUN/logs)"
         pids=$(tree_pids "$SERVER_PID")
         wrk -t1 -c"$CONNS" -d2s "$URL" >/dev/null 2>&1
         raw="$OUT/raw/$server-$scenario"
