@@ -30,7 +30,7 @@ public:
     virtual boost::asio::awaitable<IoResult> read_some(boost::asio::mutable_buffer buffer) = 0;
     virtual boost::asio::awaitable<IoResult> write(Pieces buffers) = 0;
 
-  protected:
+protected:
     ~Pipe() = default;
 };
 

@@ -29,7 +29,7 @@ using IoResult = std::tuple<boost::system::error_code, std::size_t>;
 // A buffer or a std::array of a few: our writes are a head, a body and chunk
 // framing; a longer list does not compile.
 class Pieces {
-  public:
+public:
     static constexpr std::size_t kMost = 8;
 
     template <class Buffers>
@@ -47,7 +47,7 @@ class Pieces {
     std::size_t size() const { return count_; }
     const boost::asio::const_buffer& operator[](std::size_t i) const { return items_[i]; }
 
-  private:
+private:
     std::array<boost::asio::const_buffer, kMost> items_;
     std::size_t count_ = 0;
 };
