@@ -41,21 +41,7 @@ for tool in "$CLIENT" curl ss $([ "$TLS" = 1 ] && echo openssl); do command -v "
 [ "$HAPROXY" = 1 ] && { command -v haproxy >/dev/null || die "HAPROXY=1 needs haproxy"; }
 [ "$SCENARIO" = proxy ] && { command -v nginx >/dev/null || die "the proxy scenario's backend is nginx"; }
 
-RUN="$OUT/run"
-PAGES="$RUN/pages"
-mkdir -p "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$RUN/bin" "$PAGES" "$OUT/raw"
-cp "$BENCH/maintenance.html" "$PAGES/"
-PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
-PORT=$(pick_port) || die "no free port"
-BACKEND_PORT=$(pick_port "$PORT") || die "no free port"
-SCHEME=http HTTP_PORT=$PORT
-if [ "$TLS" = 1 ]; then
-    SCHEME=https TLS_DIR="$RUN/tls"
-    HTTP_PORT=$(pick_port "$PORT" "$BACKEND_PORT") || die "no free port"
-    make_cert "$TLS_DIR" || die "openssl could not make the certificate (see $TLS_DIR/openssl.log)"
-fi
-URL="$SCHEME://127.0.0.1:$PORT/"
-render_confs
+prepare_run
 ACCEPT="Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 cat >"$RUN/percentiles.lua" <<'EOF'
 wrk.headers["Accept"] = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
@@ -90,10 +76,6 @@ for arg in "$@"; do
 done
 [ "$HAPROXY" = 1 ] && NAMES+=("haproxy") BINS+=("")
 
-SERVER_PID="" BACKEND_PID=""
-cleanup() { stop_pid "$SERVER_PID"; stop_pid "$BACKEND_PID"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 [ "$SCENARIO" = proxy ] && start_backend
 
 RESULTS="$OUT/results.txt"

@@ -45,23 +45,7 @@ for peer in nginx haproxy; do
 done
 
 TLS=1
-RUN="$OUT/run"
-PAGES="$RUN/pages"
-TLS_DIR="$RUN/tls"
-mkdir -p "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$RUN/bin" "$PAGES"
-cp "$BENCH/maintenance.html" "$PAGES/"
-PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
-PORT=$(pick_port) || die "no free port"
-BACKEND_PORT=$(pick_port "$PORT") || die "no free port"
-HTTP_PORT=$(pick_port "$PORT" "$BACKEND_PORT") || die "no free port"
-make_cert "$TLS_DIR" || die "openssl could not make the certificate (see $TLS_DIR/openssl.log)"
-render_confs
-URL="https://127.0.0.1:$PORT/"
-
-SERVER_PID="" BACKEND_PID=""
-cleanup() { stop_pid "$SERVER_PID"; stop_pid "$BACKEND_PID"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+prepare_run
 [ "$SCENARIO" = proxy ] && start_backend
 
 load() { h2load -t1 -c"$CONNS" -m"$STREAMS" -n"$1" --npn-list "$ALPN" "$URL"; }

@@ -121,6 +121,31 @@ conf_of() {
     esac
 }
 
+# prepare_run: the run directory of ab.sh, instructions.sh and syscalls.sh under
+# $OUT (configs, logs, the page), two free ports, with TLS=1 a third and the
+# certificate, the configs rendered; sets RUN PAGES PAGE_ETAG PORT BACKEND_PORT
+# HTTP_PORT SCHEME URL (and TLS_DIR). Then stops this script's servers on exit.
+prepare_run() {
+    RUN="$OUT/run"
+    PAGES="$RUN/pages"
+    mkdir -p "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$RUN/bin" "$PAGES" "$OUT/raw"
+    cp "$BENCH/maintenance.html" "$PAGES/"
+    PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
+    PORT=$(pick_port) || die "no free port"
+    BACKEND_PORT=$(pick_port "$PORT") || die "no free port"
+    SCHEME=http HTTP_PORT=$PORT
+    if [ "${TLS:-0}" = 1 ]; then
+        SCHEME=https TLS_DIR="$RUN/tls"
+        HTTP_PORT=$(pick_port "$PORT" "$BACKEND_PORT") || die "no free port"
+        make_cert "$TLS_DIR" || die "openssl could not make the certificate (see $TLS_DIR/openssl.log)"
+    fi
+    URL="$SCHEME://127.0.0.1:$PORT/"
+    render_confs
+    SERVER_PID="" BACKEND_PID=""
+    trap 'stop_pid "$SERVER_PID"; stop_pid "$BACKEND_PID"' EXIT
+    trap 'exit 130' INT TERM
+}
+
 # ------------------------------------------------------------------ TLS
 
 # make_cert DIR: a self-signed ECDSA P-256 certificate for localhost and

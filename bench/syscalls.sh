@@ -40,26 +40,7 @@ for tool in wrk perf curl ss nginx haproxy $([ "${TLS:-0}" = 1 ] && echo openssl
 perf stat -e raw_syscalls:sys_enter -x, -o /dev/null -- true 2>/dev/null ||
     die "perf cannot count syscall tracepoints here (run as root, or lower kernel.perf_event_paranoid)"
 
-RUN="$OUT/run"
-PAGES="$RUN/pages"
-mkdir -p "$RUN/conf" "$RUN/logs" "$RUN/nginx-tmp" "$PAGES" "$OUT/raw"
-cp "$BENCH/maintenance.html" "$PAGES/"
-PAGE_ETAG="\"$(sha256sum "$BENCH/maintenance.html" | cut -c1-16)\""
-PORT=$(pick_port) || die "no free port"
-BACKEND_PORT=$(pick_port "$PORT") || die "no free port"
-SCHEME=http HTTP_PORT=$PORT
-if [ "$TLS" = 1 ]; then
-    SCHEME=https TLS_DIR="$RUN/tls"
-    HTTP_PORT=$(pick_port "$PORT" "$BACKEND_PORT") || die "no free port"
-    make_cert "$TLS_DIR" || die "openssl could not make the certificate (see $TLS_DIR/openssl.log)"
-fi
-URL="$SCHEME://127.0.0.1:$PORT/"
-render_confs
-
-SERVER_PID="" BACKEND_PID=""
-cleanup() { stop_pid "$SERVER_PID"; stop_pid "$BACKEND_PID"; }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+prepare_run
 case " $SCENARIOS " in *" proxy "*) start_backend ;; esac
 
 # The calls servers make on this path; each one counted on its own.
