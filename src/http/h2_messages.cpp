@@ -8,24 +8,6 @@ namespace im::http::h2 {
 
 namespace {
 
-// Connection-specific fields have no meaning in HTTP/2 and must not be sent
-// (RFC 9113 §8.2.2); the HTTP/1.1 framing they describe is replaced by frames.
-// Checked for every field of every answer: the length picks the names worth comparing.
-bool connection_specific(std::string_view name) {
-    switch (name.size()) {
-        case 7:
-            return iequals(name, "upgrade");
-        case 10:
-            return iequals(name, "connection") || iequals(name, "keep-alive");
-        case 16:
-            return iequals(name, "proxy-connection");
-        case 17:
-            return iequals(name, "transfer-encoding");
-        default:
-            return false;
-    }
-}
-
 // Into room the caller reserved (the fields point into `out`): no reallocation, and a loop
 // the compiler vectorizes, where push_back checked capacity per character.
 void append_lowercase(std::string& out, std::string_view s) {
@@ -46,7 +28,7 @@ void add_fields(std::string_view lines, std::vector<ResponseTranslator::Field>& 
         std::string_view line = lines.substr(0, eol);
         lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 2);
         auto colon = line.find(':');
-        if (colon == std::string_view::npos || connection_specific(line.substr(0, colon))) continue;
+        if (colon == std::string_view::npos || is_connection_field(line.substr(0, colon))) continue;
         std::string_view value = line.substr(colon + 1);
         while (!value.empty() && value.front() == ' ') value.remove_prefix(1);
         std::size_t at = names.size();
@@ -58,7 +40,7 @@ void add_fields(std::string_view lines, std::vector<ResponseTranslator::Field>& 
 void add_fields(std::span<const Header> headers, std::vector<ResponseTranslator::Field>& fields,
                 std::string& names) {
     for (const auto& f : headers) {
-        if (connection_specific(f.name)) continue;
+        if (is_connection_field(f.name)) continue;
         std::size_t at = names.size();
         append_lowercase(names, f.name);
         fields.push_back({std::string_view(names).substr(at), f.value});

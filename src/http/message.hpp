@@ -28,6 +28,11 @@ inline bool iequals(std::string_view a, std::string_view b) {
     return true;
 }
 
+// Fields about one connection only, never passed on by a proxy nor sent in
+// HTTP/2 (RFC 9110 §7.6.1, RFC 9113 §8.2.2): Connection, Keep-Alive,
+// Proxy-Connection, Transfer-Encoding, Upgrade.
+bool is_connection_field(std::string_view name);
+
 // Finds a header by case-insensitive name; the first one wins.
 std::string_view find_header(const std::vector<Header>& headers, std::string_view name);
 

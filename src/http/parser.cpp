@@ -288,6 +288,23 @@ int parse_request_line(std::string_view line, Request& r) {
 
 }  // namespace
 
+// Checked for every field of every forwarded request and answer: the length
+// picks the names worth comparing.
+bool is_connection_field(std::string_view name) {
+    switch (name.size()) {
+        case 7:
+            return iequals(name, "upgrade");
+        case 10:
+            return iequals(name, "connection") || iequals(name, "keep-alive");
+        case 16:
+            return iequals(name, "proxy-connection");
+        case 17:
+            return iequals(name, "transfer-encoding");
+        default:
+            return false;
+    }
+}
+
 std::string_view find_header(const std::vector<Header>& headers, std::string_view name) {
     for (const auto& h : headers)
         if (iequals(h.name, name)) return h.value;

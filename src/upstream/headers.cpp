@@ -62,20 +62,7 @@ bool replaced_on_response(std::string_view name) {
 
 // Hop-by-hop by definition (RFC 9110 §7.6.1), whatever Connection lists.
 bool hop_by_hop_name(std::string_view name) {
-    switch (name.size()) {
-        case 2:
-            return iequals(name, "te");
-        case 7:
-            return iequals(name, "trailer") || iequals(name, "upgrade");
-        case 10:
-            return iequals(name, "connection") || iequals(name, "keep-alive");
-        case 16:
-            return iequals(name, "proxy-connection");
-        case 17:
-            return iequals(name, "transfer-encoding");
-        default:
-            return false;
-    }
+    return http::is_connection_field(name) || iequals(name, "te") || iequals(name, "trailer");
 }
 
 // Every value of a (list-valued) field joined, then ours.
