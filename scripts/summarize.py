@@ -5,7 +5,7 @@ runner that crashed before writing its file counts as a failure)."""
 import sys
 import xml.etree.ElementTree as ET
 
-EXPECTED = ("unit-release.xml", "unit-asan.xml", "e2e.xml", "e2e-h2c.xml")
+EXPECTED = ("unit-release.xml", "unit-asan.xml", "e2e.xml", "e2e-h2c.xml", "e2e-asan.xml", "e2e-asan-h2c.xml")
 
 
 def count(path):

@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -79,6 +78,48 @@ def pytest_collection_modifyitems(config, items):
 def protocol():
     """The client protocol of this run: "http1" or "h2c"."""
     return PROTOCOL
+
+
+# The pass against the ASan+UBSan build (scripts/test.sh) points the sanitizers' log_path
+# into this directory: every process the tests start writes its reports there, not to a
+# log a test may never read. A new report fails the test that was running when it appeared.
+SANITIZER_LOGS = os.environ.get("INTERMISSION_SANITIZER_LOGS")
+SANITIZED = bool(SANITIZER_LOGS)
+_reports_seen = set()
+
+
+def _new_sanitizer_reports():
+    reports = sorted(set(os.listdir(SANITIZER_LOGS)) - _reports_seen)
+    _reports_seen.update(reports)
+    return "\n".join(f"--- {name}\n" + (Path(SANITIZER_LOGS) / name).read_text(errors="replace")[:6000]
+                     for name in reports)
+
+
+@pytest.fixture(autouse=True)
+def _no_sanitizer_reports():
+    """Set up before, torn down after the test's own fixtures: the test's processes are
+    stopped (and have written what they had to say at exit) when this looks."""
+    yield
+    if SANITIZED and (text := _new_sanitizer_reports()):
+        pytest.fail("sanitizer report (from a process of this test, or of an earlier test "
+                    f"module's shared fixtures):\n{text}", pytrace=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_sanitizer_reports_at_the_end():
+    """The last module's shared processes stop after the last test's check."""
+    yield
+    if SANITIZED and (text := _new_sanitizer_reports()):
+        pytest.fail(f"sanitizer report after the last test:\n{text}", pytrace=False)
+
+
+def assert_peak_rss_below(process, limit_kib):
+    """The process's peak RSS (VmHWM) is below the limit. Not under the sanitizers: ASan's
+    shadow memory and freed-memory quarantine are hundreds of MiB by themselves; the pass
+    against the Release build holds the bound."""
+    peak = process.status_kib("VmHWM")
+    if not SANITIZED:
+        assert peak < limit_kib, f"peak RSS {peak} KiB"
 
 
 @pytest.fixture(autouse=True)

@@ -27,7 +27,8 @@ import pytest
 import h2lib
 from adminlib import admin_yaml, api, write_token
 from certs import CA
-from conftest import BINARY, check_config, free_port, server_yaml, text_position, wait_until, write_tree
+from conftest import (BINARY, assert_peak_rss_below, check_config, free_port, server_yaml, text_position,
+                      wait_until, write_tree)
 from h2lib import (CANCEL, CONTINUATION, ENABLE_PUSH, FLOW_CONTROL_ERROR, FRAME_SIZE_ERROR,
                    HEADERS, INITIAL_WINDOW_SIZE, MAX_CONCURRENT_STREAMS, MAX_FRAME_SIZE,
                    NO_ERROR, PING, PREFACE, PROTOCOL_ERROR, REFUSED_STREAM, SETTINGS,
@@ -654,8 +655,7 @@ def test_large_download_over_h2_is_intact_with_bounded_memory(edge, tmp_path):
             expected.update(b"x" * len(block))
     assert digest.hexdigest() == expected.hexdigest(), "body bytes were altered"
     out.unlink()
-    peak = edge.gw.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(edge.gw, RSS_LIMIT_KIB)
 
 
 @pytest.mark.parametrize("length", ["content-length", "no-length"])
@@ -687,8 +687,7 @@ def test_large_upload_over_h2_streams_with_bounded_memory(edge, tmp_path, length
         assert cl == [str(n)] and not te, sent["headers"]
     else:
         assert (te == ["chunked"] and not cl) or (cl == [str(n)] and not te), sent["headers"]
-    peak = edge.gw.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(edge.gw, RSS_LIMIT_KIB)
 
 
 def test_upload_to_a_paused_backend_is_not_buffered(edge, tmp_path):
@@ -699,8 +698,7 @@ def test_upload_to_a_paused_backend_is_not_buffered(edge, tmp_path):
     r = edge.curl("h2", "www.example.com", "/sink-after/3000", "-T", str(path), timeout=180)
     path.unlink()
     assert r.ok and r.version == "2" and r.status == 200 and r.body == str(n).encode(), r
-    peak = edge.gw.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(edge.gw, RSS_LIMIT_KIB)
 
 
 def test_a_client_that_gives_no_window_is_not_buffered_for(edge):
@@ -715,8 +713,7 @@ def test_a_client_that_gives_no_window_is_not_buffered_for(edge):
             c.pump(0.2)
         got = len(c.streams[sid].data)
         assert 0 < got <= 65535, f"{got} bytes sent into a 65535-byte window"
-        peak = edge.gw.status_kib("VmHWM")
-        assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+        assert_peak_rss_below(edge.gw, RSS_LIMIT_KIB)
         # Cancelling the stream frees it; the connection goes on serving.
         c.conn.reset_stream(sid, error_code=CANCEL)
         c.auto_ack = True

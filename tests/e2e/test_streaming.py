@@ -7,7 +7,7 @@ import time
 import pytest
 import requests
 
-from conftest import free_port, proxy_config
+from conftest import assert_peak_rss_below, free_port, proxy_config
 from rawhttp import Conn
 
 GiB = 1 << 30
@@ -54,8 +54,7 @@ def test_1gib_download_streams_with_bounded_memory(proxy):
         # The connection is still usable afterwards.
         c.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
         assert c.read_response().body == b"hello from app"
-    peak = proxy.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(proxy, RSS_LIMIT_KIB)
 
 
 @pytest.mark.http1_only("raw HTTP/1.1 socket (rawhttp): a client that stops reading its socket")
@@ -67,8 +66,7 @@ def test_download_to_a_paused_client_is_not_buffered(proxy):
         c.send(f"GET /bytes/{n} HTTP/1.1\r\nHost: a\r\n\r\n")
         total, ok = download(c, n, pause_after_head=3.0)
         assert total == n and ok
-    peak = proxy.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(proxy, RSS_LIMIT_KIB)
 
 
 def upload(c, n, chunked=False):
@@ -96,8 +94,7 @@ def test_1gib_upload_streams_with_bounded_memory(proxy):
         r = upload(c, GiB)
         assert r.status == 200
         assert r.body == str(GiB).encode()
-    peak = proxy.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(proxy, RSS_LIMIT_KIB)
 
 
 @pytest.mark.http1_only("chunked request framing with memory bounds")
@@ -107,8 +104,7 @@ def test_chunked_upload_streams_with_bounded_memory(proxy):
         r = upload(c, n, chunked=True)
         assert r.status == 200
         assert r.body == str(n).encode()
-    peak = proxy.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(proxy, RSS_LIMIT_KIB)
 
 
 def test_chunked_response_passes_through(proxy, protocol):
@@ -202,8 +198,7 @@ def test_upload_to_a_paused_backend_is_not_buffered(proxy):
             c.sock.sendall(block)
         r = c.read_response()
         assert r.status == 200 and r.body == str(n).encode()
-    peak = proxy.status_kib("VmHWM")
-    assert peak < RSS_LIMIT_KIB, f"peak RSS {peak} KiB"
+    assert_peak_rss_below(proxy, RSS_LIMIT_KIB)
 
 
 def test_download_with_curl(proxy, tmp_path):
