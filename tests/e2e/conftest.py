@@ -336,26 +336,28 @@ class Gateway:
         """Open file descriptors of the gateway process (sockets included)."""
         return len(os.listdir(f"/proc/{self.proc.pid}/fd"))
 
-    def sockets(self):
-        """[(local port, remote port, TCP state)] of the gateway's open TCP sockets, from
-        /proc/net/tcp: says which connections (clients, upstreams) a leak is made of."""
-        inodes = set()
+    def descriptors(self):
+        """{fd: what it is}: "tcp LOCAL->REMOTE STATE" for a TCP socket, else the link's text
+        (a file, pipe:[..], anon_inode:[eventfd], a socket of another family). Says what a
+        descriptor leak is made of."""
+        tcp = {}
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            with open(table) as f:
+                next(f)
+                for line in f:
+                    parts = line.split()
+                    local = int(parts[1].split(":")[1], 16)
+                    remote = int(parts[2].split(":")[1], 16)
+                    tcp[parts[9]] = f"tcp {local}->{remote} state {int(parts[3], 16)}"
+        out = {}
         for fd in os.listdir(f"/proc/{self.proc.pid}/fd"):
             try:
                 link = os.readlink(f"/proc/{self.proc.pid}/fd/{fd}")
             except OSError:
                 continue
             if link.startswith("socket:["):
-                inodes.add(link[8:-1])
-        out = []
-        with open("/proc/net/tcp") as f:
-            next(f)
-            for line in f:
-                parts = line.split()
-                if parts[9] in inodes:
-                    local = int(parts[1].split(":")[1], 16)
-                    remote = int(parts[2].split(":")[1], 16)
-                    out.append((local, remote, int(parts[3], 16)))
+                link = tcp.get(link[8:-1], link)
+            out[int(fd)] = link
         return out
 
     def alive(self):
