@@ -122,17 +122,26 @@ TlsStream::TlsStream(asio::ip::tcp::socket& socket, asio::ssl::context& context)
 
 TlsStream::~TlsStream() { SSL_free(ssl_); }
 
+asio::awaitable<TlsStream::Step> TlsStream::receive(boost::system::error_code& ec) {
+    auto [rec, n] =
+        co_await async_read_socket(socket_, asio::buffer(in_.get() + end_, kInput - end_), nothrow);
+    end_ += n;
+    if (!rec) co_return Step::again;
+    // The connection ended without close_notify (that one would have ended SSL_read).
+    ec = rec == asio::error::eof ? boost::system::error_code(asio::ssl::error::stream_truncated)
+                                 : rec;
+    co_return Step::failed;
+}
+
+bool TlsStream::nothing_to_read() const {
+    return begin_ == end_ && SSL_has_pending(ssl_) == 0 && SSL_get_shutdown(ssl_) == 0 &&
+           SSL_is_init_finished(ssl_) == 1;
+}
+
 asio::awaitable<TlsStream::Step> TlsStream::settle(int result, boost::system::error_code& ec) {
     int error = SSL_get_error(ssl_, result);
-    if (error == SSL_ERROR_WANT_READ) {
-        // Asks for bytes only when it has taken all there were.
-        auto [rec, n] = co_await async_read_socket(socket_, asio::buffer(in_.get() + end_, kInput - end_), nothrow);
-        end_ += n;
-        if (!rec) co_return Step::again;
-        // The connection ended without close_notify (that one would have ended SSL_read).
-        ec = rec == asio::error::eof ? boost::system::error_code(asio::ssl::error::stream_truncated) : rec;
-        co_return Step::failed;
-    }
+    // Asks for bytes only when it has taken all there were.
+    if (error == SSL_ERROR_WANT_READ) co_return co_await receive(ec);
     if (error == SSL_ERROR_WANT_WRITE) {
         auto [wec] = co_await socket_.async_wait(asio::socket_base::wait_write, nothrow);
         ec = wec;
@@ -181,6 +190,13 @@ asio::awaitable<boost::system::error_code> TlsStream::handshake(Role role) {
 asio::awaitable<IoResult> TlsStream::read_some(asio::mutable_buffer buffer) {
     boost::system::error_code ec;
     while (socket_.is_open()) {
+        // An SSL_read with no bytes to work on could only ask for more: the socket first.
+        // That call, SSL_get_error and the error queue checks around them were about 2,500
+        // instructions, 6 % of a proxied HTTP/1.1 request over TLS (callgrind).
+        if (nothing_to_read()) {
+            if (co_await receive(ec) == Step::failed) co_return IoResult{ec, 0};
+            continue;
+        }
         clear_errors();
         errno = 0;
         int n = SSL_read(ssl_, buffer.data(), chunk(buffer.size()));

@@ -81,6 +81,12 @@ public:
     // After an OpenSSL call returned `result`: wait for the socket when it asks
     // for that, else the error.
     boost::asio::awaitable<Step> settle(int result, boost::system::error_code& ec);
+    // Reads what the socket has into in_, waiting for it if need be.
+    boost::asio::awaitable<Step> receive(boost::system::error_code& ec);
+    // Whether OpenSSL has nothing to read a record from (no bytes of ours left, none of
+    // its own buffered) and nothing to report without reading (a close_notify, an
+    // unfinished handshake).
+    bool nothing_to_read() const;
 
     boost::asio::ip::tcp::socket& socket_;
     SSL* ssl_;

@@ -1,7 +1,8 @@
 """HTTPS at the edge: certificates chosen by SNI (exact, wildcard, default, or an alert),
 TLS 1.2 and 1.3, ALPN, session tickets, the HTTP→HTTPS redirect, HSTS, certificates
-reloaded without dropping connections, clear errors for bad certificates, and bad
-handshakes that never stall a worker."""
+reloaded without dropping connections, clear errors for bad certificates, bad
+handshakes that never stall a worker, and records that arrive in pieces, several at once,
+larger than the room left for them, or as a close_notify."""
 import shutil
 import socket
 import ssl
@@ -326,3 +327,155 @@ def test_clients_that_vanish_mid_tls_leave_the_gateway_serving(site):
     half.close()  # the TCP connection ends inside a request body
     r = site.curl("www.example.com", "/x")
     assert r.returncode == 0 and "hello from app" in r.stdout, r.stdout + r.stderr
+
+
+class RawTls:
+    """A TLS client whose records go to the socket exactly as the test cuts them: the
+    gateway must put a record together from pieces, and take several at once."""
+
+    def __init__(self, site):
+        ctx = ssl.create_default_context(cafile=str(site.ca.pem))
+        ctx.set_alpn_protocols(["http/1.1"])
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.incoming, self.outgoing, server_hostname="www.example.com")
+        self.sock = socket.create_connection(("127.0.0.1", site.https_port), timeout=10)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.sock.sendall(self.outgoing.read())
+                self._feed()
+        self.sock.sendall(self.outgoing.read())
+
+    def _feed(self):
+        data = self.sock.recv(65536)
+        if data:
+            self.incoming.write(data)
+        else:
+            self.incoming.write_eof()
+        return data
+
+    def records(self, plaintext):
+        """The encrypted bytes of `plaintext`, one record (it is small), not sent yet."""
+        self.tls.write(plaintext)
+        return self.outgoing.read()
+
+    def read_answer(self, left=b""):
+        """(status line, body, bytes after it) of one Content-Length answer."""
+        data = left
+        while True:
+            try:
+                data += self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                assert self._feed(), "connection ended before the answer"
+                continue
+            if b"\r\n\r\n" in data:
+                head, rest = data.split(b"\r\n\r\n", 1)
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length:")))
+                if len(rest) >= length:
+                    return head.split(b"\r\n")[0], rest[:length], rest[length:]
+
+    def ended(self, timeout=5):
+        """Whether the gateway ends the connection (close_notify or FIN) within `timeout`."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                try:
+                    if self.tls.read(65536) == b"":
+                        return True
+                except ssl.SSLWantReadError:
+                    if not self._feed():
+                        return True
+                except ssl.SSLZeroReturnError:
+                    return True
+        except (socket.timeout, ConnectionResetError):
+            return False
+
+    def close(self):
+        self.sock.close()
+
+
+def request(n):
+    return f"GET /bytes/{n} HTTP/1.1\r\nHost: www.example.com\r\n\r\n".encode()
+
+
+def test_records_in_pieces_and_several_in_one_segment_over_https(site):
+    c = RawTls(site)
+    try:
+        # One record cut into 7-byte segments, its 5-byte header split too.
+        wire = c.records(request(11))
+        for i in range(0, len(wire), 7):
+            c.sock.sendall(wire[i:i + 7])
+            time.sleep(0.005)
+        status, body, left = c.read_answer()
+        assert status == b"HTTP/1.1 200 OK" and len(body) == 11 and left == b""
+        # Two whole records and the first 3 bytes of a third in one segment; the rest later.
+        first, second, third = c.records(request(12)), c.records(request(13)), c.records(request(14))
+        c.sock.sendall(first + second + third[:3])
+        for n in (12, 13):
+            status, body, left = c.read_answer(left)
+            assert status == b"HTTP/1.1 200 OK" and len(body) == n, (status, len(body))
+        time.sleep(0.05)
+        c.sock.sendall(third[3:])
+        status, body, left = c.read_answer(left)
+        assert status == b"HTTP/1.1 200 OK" and len(body) == 14 and left == b""
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("with_request", [False, True], ids=["idle", "after-a-request-in-the-same-segment"])
+def test_close_notify_from_the_client_ends_the_connection(site, with_request):
+    c = RawTls(site)
+    try:
+        status, _, _ = (c.sock.sendall(c.records(request(3))), c.read_answer())[1]
+        assert status == b"HTTP/1.1 200 OK"
+        last = c.records(request(4)) if with_request else b""
+        try:
+            c.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass  # its own close_notify is out; the gateway's comes later
+        c.sock.sendall(last + c.outgoing.read())
+        if with_request:
+            status, body, _ = c.read_answer()
+            assert status == b"HTTP/1.1 200 OK" and len(body) == 4
+        assert c.ended(), "the gateway kept the connection open after the client's close_notify"
+    finally:
+        c.close()
+    assert site.curl("www.example.com", "/x").returncode == 0
+
+
+def padded_request(n, size):
+    """A GET /bytes/n of exactly `size` bytes, an X-Pad field making up the difference."""
+    head = f"GET /bytes/{n} HTTP/1.1\r\nHost: www.example.com\r\nX-Pad: {{}}\r\n\r\n"
+    return head.format("p" * (size - len(head.format("")))).encode()
+
+
+def test_a_record_larger_than_the_room_left_for_it_is_read_whole(site):
+    # The gateway reads requests into a buffer of max_header_bytes + 16 KiB (32 KiB here)
+    # and moves its bytes to the front only when it is full. Two records fill it to 16 KiB
+    # and 100 bytes, the last 140 of them the start of a request; a third, full record
+    # (16 KiB of plaintext) then finds less room than it holds. OpenSSL keeps the rest, and
+    # the gateway must take it from there, not wait for the socket: it stays silent while
+    # the client waits for its answers.
+    c = RawTls(site)
+    try:
+        second = padded_request(2, 8000)
+        first_record = padded_request(1, 16384 - 40) + second[:40]
+        second_record = second[40:140]
+        third_record = second[140:] + padded_request(3, 4000)
+        third_record += padded_request(4, 16384 - len(third_record))
+        assert len(first_record) == len(third_record) == 16384
+        c.sock.sendall(c.records(first_record))
+        status, body, left = c.read_answer()
+        assert status == b"HTTP/1.1 200 OK" and len(body) == 1
+        c.sock.sendall(c.records(second_record))
+        time.sleep(0.05)  # read before the third comes
+        c.sock.sendall(c.records(third_record))
+        for n in (2, 3, 4):
+            status, body, left = c.read_answer(left)
+            assert status == b"HTTP/1.1 200 OK" and len(body) == n, (status, len(body))
+    finally:
+        c.close()

@@ -1,7 +1,8 @@
 // TlsStream (tls/stream.hpp) on real loopback TCP connections, a server and a
 // client stream in one io_context: what is written arrives whole and in order
 // (records gathered for one send, or sent one by one, or held up by a peer
-// that does not read), and a write of two records leaves in one TCP segment.
+// that does not read), a write of two records leaves in one TCP segment, and reads
+// smaller than a record get the rest of it from OpenSSL, not from the silent socket.
 #include "tls/stream.hpp"
 
 #include <gtest/gtest.h>
@@ -9,12 +10,13 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -109,8 +111,9 @@ struct Pair {
     }
 };
 
-asio::awaitable<void> read_exactly(TlsStream& s, std::size_t n, std::string& got) {
-    std::vector<char> buf(64 * 1024);
+asio::awaitable<void> read_exactly(TlsStream& s, std::size_t n, std::string& got,
+                                   std::size_t buffer_size = 64 * 1024) {
+    std::vector<char> buf(buffer_size);
     while (got.size() < n) {
         auto [ec, k] = co_await s.read_some(asio::buffer(buf));
         if (ec) {
@@ -197,6 +200,36 @@ TEST(TlsStream, AWriteToAPeerThatReadsLateCompletesWhenItReads) {
     asio::co_spawn(p.io, write_all(*p.server, body, written), rethrow);
     p.io.run();
     EXPECT_TRUE(written);
+    EXPECT_TRUE(got == body);
+}
+
+// Closes the socket after `limit` unless cancelled first: a read that waits for bytes
+// that will never come ends with an error instead of hanging the test.
+asio::awaitable<void> deadline(asio::steady_timer& timer, tcp::socket& socket) {
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!ec) socket.close();
+}
+
+asio::awaitable<void> read_then_cancel(TlsStream& s, std::size_t n, std::string& got,
+                                       std::size_t buffer_size, asio::steady_timer& timer) {
+    co_await read_exactly(s, n, got, buffer_size);
+    timer.cancel();
+}
+
+TEST(TlsStream, ReadsSmallerThanARecordTakeTheRestFromOpenSSLNotTheSocket) {
+    // One full record, then silence: after the first small read the socket has nothing
+    // more, and the rest of the record waits inside OpenSSL.
+    Pair p;
+    std::string body = pattern(16384, 'r');
+    std::string got;
+    bool written = false;
+    asio::steady_timer timer(p.io, std::chrono::seconds(5));
+    asio::co_spawn(p.io, deadline(timer, p.client_socket), rethrow);
+    asio::co_spawn(p.io, read_then_cancel(*p.client, body.size(), got, 1000, timer), rethrow);
+    asio::co_spawn(p.io, write_all(*p.server, body, written), rethrow);
+    p.io.run();
+    EXPECT_TRUE(written);
+    EXPECT_EQ(got.size(), body.size());
     EXPECT_TRUE(got == body);
 }
 
