@@ -14,7 +14,8 @@
 # Usage:  bench/instructions.sh OLD_BINARY NEW_BINARY [...]
 #         SCENARIO=proxy PROTOCOL=h2 REQUESTS=20000 WARMUP=5000 bench/instructions.sh old new
 #         bench/instructions.sh build/release/intermission nginx haproxy   (against the peers)
-# SCENARIO page|proxy (proxy), PROTOCOL h2|http1.1 (h2), CONNS (64).
+# SCENARIO page|proxy (proxy), PROTOCOL h2|http1.1 (h2), CONNS (64),
+# CALLGRIND_OPTIONS (none; --cache-sim=yes adds simulated cache misses to the dumps).
 # Each BINARY may be NAME=PATH. The words nginx and haproxy stand for the peers
 # with run.sh's configs (nginx as one process: master_process off). Prints
 # "NAME instructions/request N" per server.
@@ -25,7 +26,7 @@ BENCH="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=bench/lib.sh
 . "$BENCH/lib.sh"
 
-[ $# -ge 1 ] || { sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 2; }
 SCENARIO="${SCENARIO:-proxy}"
 PROTOCOL="${PROTOCOL:-h2}"
 REQUESTS="${REQUESTS:-20000}"
@@ -55,7 +56,8 @@ for arg in "$@"; do
     [ "$name" = "$arg" ] && name=$(basename "$path")
     prefix="$OUT/callgrind-$name"
     rm -f "$prefix".*  # a reused OUT: only this run's dumps may be summed
-    callgrind=(valgrind --tool=callgrind --callgrind-out-file="$prefix.%p")
+    # shellcheck disable=SC2206  # CALLGRIND_OPTIONS is words, e.g. --cache-sim=yes
+    callgrind=(valgrind --tool=callgrind ${CALLGRIND_OPTIONS:-} --callgrind-out-file="$prefix.%p")
     case "$arg" in
     nginx)
         # One process (master_process off) needs one listening socket: with the two
