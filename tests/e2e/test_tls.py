@@ -362,35 +362,25 @@ class RawTls:
         self.tls.write(plaintext)
         return self.outgoing.read()
 
-    def read_answer(self, left=b""):
-        """(status line, body, bytes after it) of one Content-Length answer."""
-        data = left
+    def recv(self, n):
+        """Plaintext as a socket's recv gives it: b"" once the gateway ended the connection
+        (close_notify or FIN)."""
         while True:
             try:
-                data += self.tls.read(65536)
+                return self.tls.read(n)
             except ssl.SSLWantReadError:
-                assert self._feed(), "connection ended before the answer"
-                continue
-            if b"\r\n\r\n" in data:
-                head, rest = data.split(b"\r\n\r\n", 1)
-                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
-                                  if line.lower().startswith(b"content-length:")))
-                if len(rest) >= length:
-                    return head.split(b"\r\n")[0], rest[:length], rest[length:]
+                if not self._feed():
+                    return b""
+            except ssl.SSLZeroReturnError:
+                return b""
 
     def ended(self, timeout=5):
-        """Whether the gateway ends the connection (close_notify or FIN) within `timeout`."""
+        """Whether the gateway ends the connection within `timeout`."""
         self.sock.settimeout(timeout)
         try:
-            while True:
-                try:
-                    if self.tls.read(65536) == b"":
-                        return True
-                except ssl.SSLWantReadError:
-                    if not self._feed():
-                        return True
-                except ssl.SSLZeroReturnError:
-                    return True
+            while self.recv(65536):
+                pass
+            return True
         except (socket.timeout, ConnectionResetError):
             return False
 
@@ -410,17 +400,17 @@ def test_records_in_pieces_and_several_in_one_segment_over_https(site):
         for i in range(0, len(wire), 7):
             c.sock.sendall(wire[i:i + 7])
             time.sleep(0.005)
-        status, body, left = c.read_answer()
+        status, body, left = _read_answer(c, b"")
         assert status == b"HTTP/1.1 200 OK" and len(body) == 11 and left == b""
         # Two whole records and the first 3 bytes of a third in one segment; the rest later.
         first, second, third = c.records(request(12)), c.records(request(13)), c.records(request(14))
         c.sock.sendall(first + second + third[:3])
         for n in (12, 13):
-            status, body, left = c.read_answer(left)
+            status, body, left = _read_answer(c, left)
             assert status == b"HTTP/1.1 200 OK" and len(body) == n, (status, len(body))
         time.sleep(0.05)
         c.sock.sendall(third[3:])
-        status, body, left = c.read_answer(left)
+        status, body, left = _read_answer(c, left)
         assert status == b"HTTP/1.1 200 OK" and len(body) == 14 and left == b""
     finally:
         c.close()
@@ -430,7 +420,8 @@ def test_records_in_pieces_and_several_in_one_segment_over_https(site):
 def test_close_notify_from_the_client_ends_the_connection(site, with_request):
     c = RawTls(site)
     try:
-        status, _, _ = (c.sock.sendall(c.records(request(3))), c.read_answer())[1]
+        c.sock.sendall(c.records(request(3)))
+        status, _, _ = _read_answer(c, b"")
         assert status == b"HTTP/1.1 200 OK"
         last = c.records(request(4)) if with_request else b""
         try:
@@ -439,7 +430,7 @@ def test_close_notify_from_the_client_ends_the_connection(site, with_request):
             pass  # its own close_notify is out; the gateway's comes later
         c.sock.sendall(last + c.outgoing.read())
         if with_request:
-            status, body, _ = c.read_answer()
+            status, body, _ = _read_answer(c, b"")
             assert status == b"HTTP/1.1 200 OK" and len(body) == 4
         assert c.ended(), "the gateway kept the connection open after the client's close_notify"
     finally:
@@ -469,13 +460,13 @@ def test_a_record_larger_than_the_room_left_for_it_is_read_whole(site):
         third_record += padded_request(4, 16384 - len(third_record))
         assert len(first_record) == len(third_record) == 16384
         c.sock.sendall(c.records(first_record))
-        status, body, left = c.read_answer()
+        status, body, left = _read_answer(c, b"")
         assert status == b"HTTP/1.1 200 OK" and len(body) == 1
         c.sock.sendall(c.records(second_record))
         time.sleep(0.05)  # read before the third comes
         c.sock.sendall(c.records(third_record))
         for n in (2, 3, 4):
-            status, body, left = c.read_answer(left)
+            status, body, left = _read_answer(c, left)
             assert status == b"HTTP/1.1 200 OK" and len(body) == n, (status, len(body))
     finally:
         c.close()
