@@ -203,7 +203,7 @@ TEST(TlsStream, AWriteToAPeerThatReadsLateCompletesWhenItReads) {
     EXPECT_TRUE(got == body);
 }
 
-// Closes the socket after `limit` unless cancelled first: a read that waits for bytes
+// Closes the socket when `timer` expires, unless cancelled first: a read that waits for bytes
 // that will never come ends with an error instead of hanging the test.
 asio::awaitable<void> deadline(asio::steady_timer& timer, tcp::socket& socket) {
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
